@@ -1,0 +1,1 @@
+# Copyright (c) mmdet_joindet contributors. All rights reserved.

@@ -1,0 +1,2 @@
+# Copyright (c) mmdet_joindet contributors. All rights reserved.
+from . import dense_heads, detectors, task_modules  # noqa: F401

@@ -1,0 +1,4 @@
+# Copyright (c) mmdet_joindet contributors. All rights reserved.
+from .safe_load import allow_mmengine_checkpoints, checkpoint_safe_globals
+
+__all__ = ['allow_mmengine_checkpoints', 'checkpoint_safe_globals']
