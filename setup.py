@@ -11,7 +11,6 @@ import os
 import os.path as osp
 import shutil
 import sys
-
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -51,8 +50,10 @@ def add_mim_extension() -> None:
         if mode == 'symlink':
             os.symlink(osp.relpath(src, mim_root), dst)
         else:
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns(
-                '__pycache__', '*.pyc'))
+            shutil.copytree(
+                src,
+                dst,
+                ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
 
 
 if __name__ == '__main__':
@@ -65,11 +66,13 @@ if __name__ == '__main__':
         long_description=open(osp.join(HERE, 'README.md')).read(),
         long_description_content_type='text/markdown',
         license='Apache License 2.0',
-        packages=find_packages(exclude=('configs', 'tools', 'tests',
-                                        'benchmarks')),
+        packages=find_packages(
+            exclude=('configs', 'tools', 'tests', 'benchmarks')),
         include_package_data=True,
-        package_data={'mmdet_joindet': ['.mim/configs/**/*', '.mim/tools/*',
-                                        'datasets/*.txt']},
+        package_data={
+            'mmdet_joindet':
+            ['.mim/configs/**/*', '.mim/tools/*', 'datasets/*.txt']
+        },
         python_requires='>=3.8',
         install_requires=parse_requirements('runtime'),
         extras_require={

@@ -12,6 +12,9 @@
 #      pip's wheel cache makes it seconds)
 #   3. mmengine, mmdet, openmim without its opendatalab chain
 #   4. opencv-contrib-python-headless last, so cv2.ximgproc exists
+#   5. this package, as a regular (non-editable) install: `mim train
+#      mmdet_joindet` runs the tools/ and configs/ packaged in it. Tests run
+#      from the checkout (`python -m pytest` puts it first on sys.path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -80,13 +83,18 @@ if [ "$with_tests" = 1 ]; then
   $PIP install -q --no-deps 'ensemble-boxes==1.0.9'
 fi
 
+step "mmdet_joindet itself (regular install: mim needs configs and tools in it)"
+$PIP install -q --no-deps --no-build-isolation .
+
 step "check"
 $PY - <<'PY'
 import cv2, mmcv, mmcv.ops, mmdet, mmengine, setuptools, torch
 import pkg_resources  # noqa: F401  (mmengine's mmdet:: bases need it)
+import mmdet_joindet
 assert hasattr(cv2, 'ximgproc'), 'cv2.ximgproc missing: reinstall opencv-contrib'
 print(f'torch {torch.__version__}, mmcv {mmcv.__version__}, '
       f'mmengine {mmengine.__version__}, mmdet {mmdet.__version__}, '
-      f'setuptools {setuptools.__version__}, opencv {cv2.__version__}')
+      f'setuptools {setuptools.__version__}, opencv {cv2.__version__}, '
+      f'mmdet_joindet {mmdet_joindet.__version__}')
 PY
 mim --version

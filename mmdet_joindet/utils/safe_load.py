@@ -13,12 +13,12 @@ mmengine's Runner and numpy put into a checkpoint:
   (also under numpy 1.x's ``numpy.core`` names, for older files);
 - ``mmengine.logging.history_buffer.HistoryBuffer`` (the message hub's
   log history);
-- ``builtins.getattr``, **restricted**: HistoryBuffer pickles its bound
-  statistics methods ``min``/``max``/``mean``/``current`` as
-  ``getattr(buffer, name)``. The real ``getattr`` would reopen arbitrary
-  code execution (attribute chains reach ``__globals__``), so the
-  allow-listed callable only resolves those four names on a HistoryBuffer
-  and refuses everything else.
+- ``builtins.getattr``, **restricted**: HistoryBuffer's class-level table of
+  statistics methods ``min``/``max``/``mean``/``current`` is pickled as
+  ``getattr(HistoryBuffer, name)``. The real ``getattr`` would reopen
+  arbitrary code execution (attribute chains reach ``__globals__``), so the
+  allow-listed callable only resolves those four names on the HistoryBuffer
+  class and refuses everything else.
 
 Everything else (``os.system`` in a ``__reduce__``, any other class) is
 still refused by torch's weights-only unpickler, which names the offending
@@ -38,17 +38,17 @@ _installed = False
 def restricted_getattr(obj: Any, name: str) -> Any:
     """``getattr`` limited to HistoryBuffer's pickled statistics methods."""
     from mmengine.logging import HistoryBuffer
-    if isinstance(obj, HistoryBuffer) and name in HISTORY_BUFFER_METHODS:
+    if obj is HistoryBuffer and name in HISTORY_BUFFER_METHODS:
         return getattr(obj, name)
+    what = obj.__qualname__ if isinstance(obj, type) else type(obj).__name__
     raise pickle.UnpicklingError(
-        f'mmdet_joindet refused getattr({type(obj).__qualname__}, {name!r}) '
-        'while loading a checkpoint with weights_only=True: only '
-        f'HistoryBuffer.{sorted(HISTORY_BUFFER_METHODS)} are allowed. If '
-        'you trust the file, load it yourself with weights_only=False.')
+        f'mmdet_joindet refused getattr({what}, {name!r}) while loading a '
+        'checkpoint with weights_only=True: only getattr(HistoryBuffer, m) '
+        f'for m in {sorted(HISTORY_BUFFER_METHODS)} is allowed. If you '
+        'trust the file, load it yourself with weights_only=False.')
 
 
-def checkpoint_safe_globals(
-) -> List[Union[Callable, Tuple[Callable, str]]]:
+def checkpoint_safe_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
     """The globals an mmengine runner checkpoint needs, and nothing else."""
     from mmengine.logging import HistoryBuffer
     from numpy._core import multiarray
