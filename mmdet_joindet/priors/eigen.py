@@ -18,7 +18,7 @@ fastest. All images of a batch run the iteration together, as batched
 matrix-vector products on the input's device; an image whose Ritz residual
 does not converge falls back to a dense ``torch.linalg.eigh``.
 """
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,8 @@ from torch import Tensor
 
 # Matrices up to this size are solved densely: cheaper than iterating.
 DENSE_MAX_TOKENS = 192
-# Elements of the [B, N, N] affinity held at once (4 bytes each): 1 GiB.
+# Elements of the [B, N, N] edge matrices held at once (1 byte each on the
+# CPU, 4 on CUDA).
 MAX_AFFINITY_ELEMENTS = 2**28
 
 
@@ -85,91 +86,165 @@ def eigen_attention_map(feats: Tensor,
     if not eps > 0:
         raise ValueError(f'eps must be > 0 (it keeps the graph connected), '
                          f'got {eps}')
-    tokens = feats.detach().flatten(2).transpose(1, 2).float()  # [B, N, C]
-    mask = valid.flatten(1)  # [B, N]
-    bad = (~torch.isfinite(tokens).all(-1) & mask).any(-1)
+    feats = feats.detach().float()
+    # Step 1: L2-normalised tokens, 0 on padding (which may hold anything).
+    norms = feats.norm(dim=1)  # [B, h, w]; non-finite iff a feature is
+    bad = (~torch.isfinite(norms) & valid).flatten(1).any(-1)
     if bad.any():
         raise ValueError('eigen_attention_map: non-finite features in '
                          f'image(s) {bad.nonzero().flatten().tolist()}')
-    tokens = tokens.masked_fill(~mask[..., None], 0.0)  # padding: any value
+    unit = torch.where(valid[:, None], feats / norms.clamp_min(1e-12)[:, None],
+                       0.0)
+    unit = unit.flatten(2).transpose(1, 2)  # [B, N, C]
+    mask = valid.flatten(1)  # [B, N]
     N = h * w
-    out = tokens.new_zeros(B, N)
+    out = unit.new_zeros(B, N)
     chunk = max(1, MAX_AFFINITY_ELEMENTS // max(N * N, 1))
     for start in range(0, B, chunk):
         sl = slice(start, start + chunk)
-        out[sl] = _fiedler(tokens[sl], mask[sl], tau, eps, max_steps, tol)
+        out[sl] = _fiedler(unit[sl], mask[sl], tau, eps, max_steps, tol)
     return out.view(B, h, w)
 
 
-def binary_affinity(tokens: Tensor, mask: Tensor, tau: float,
-                    eps: float) -> Tuple[Tensor, Tensor, Tensor]:
-    """TokenCut's binary graph ``A`` and its degrees, batched.
+class EdgeMatrix:
+    """A batch of 0/1 edge matrices ``E [B, N, N]`` and products with them.
 
-    ``S = D^-1/2 A D^-1/2`` is never formed: :func:`_matvec` scales the
-    vectors instead, which saves two passes over the ``N x N`` matrix.
+    On the CPU, ``E`` is held as int8 and multiplied with ``torch._int_mm``
+    (int8 x int8 -> int32, exact): the vector is split into three balanced
+    base-256 digits of a 22-bit fixed-point copy, so the product is as
+    accurate as a float32 one while reading a quarter of the bytes (the
+    iteration is memory-bound) and holding a quarter of the memory.
+    Elsewhere (CUDA), ``E`` is float32 and ``bmm`` is used.
+    """
+
+    def __init__(self, edges: Tensor) -> None:
+        """``edges``: bool ``[B, N, N]``."""
+        self.int8 = edges.device.type == 'cpu' and hasattr(torch, '_int_mm')
+        self.data = edges.view(torch.int8) if self.int8 else edges.float()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def select(self, idx: Tensor) -> 'EdgeMatrix':
+        """The matrices of some images (no copy when all are selected)."""
+        if idx.dtype == torch.bool and bool(idx.all()):
+            return self
+        out = EdgeMatrix.__new__(EdgeMatrix)
+        out.int8, out.data = self.int8, self.data[idx]
+        return out
+
+    def dense(self) -> Tensor:
+        """``E`` as float32 ``[B, N, N]``."""
+        return self.data.float()
+
+    def matvec(self, y: Tensor) -> Tensor:
+        """``E y`` for float ``y [B, N]`` -> float32 ``[B, N]``."""
+        if not self.int8:
+            return (self.data @ y.unsqueeze(-1)).squeeze(-1)
+        scale = y.abs().amax(-1, keepdim=True).clamp_min(1e-30) / 2**22
+        v = torch.round(y / scale).to(torch.int32)  # |v| <= 2^22
+        digits = []
+        for _ in range(3):  # v = d0 + 256 d1 + 65536 d2, |d| <= 128
+            d = torch.remainder(v + 128, 256) - 128
+            digits.append(d)
+            v = torch.div(v - d, 256, rounding_mode='floor')
+        D = torch.stack(digits, -1).to(torch.int8)  # [B, N, 3]
+        prod = torch.stack([torch._int_mm(e, d)
+                            for e, d in zip(self.data, D)]).double()
+        total = prod[..., 0] + 256 * prod[..., 1] + 65536 * prod[..., 2]
+        return (total * scale).float()
+
+
+def binary_affinity(unit: Tensor, mask: Tensor,
+                    tau: float) -> Tuple[EdgeMatrix, Tensor, Tensor]:
+    """TokenCut's binary graph, batched: ``A = eps + (1 - eps) E``.
+
+    Only the 0/1 edge matrix ``E`` is stored; ``eps`` enters the
+    matrix-vector products as a rank-one term (:func:`_matvec`), and
+    ``S = D^-1/2 A D^-1/2`` is never formed either: the vectors are scaled
+    instead. The float32 cosine matrix exists for one image at a time.
 
     Args:
-        tokens (Tensor): Float ``[B, N, C]`` features.
+        unit (Tensor): Float ``[B, N, C]`` L2-normalised features, 0 on
+            padding.
         mask (Tensor): Bool ``[B, N]``, False on padding.
 
     Returns:
-        tuple[Tensor]: ``A`` float ``[B, N, N]`` (1 on an edge, ``eps``
-        elsewhere, rows and columns of padding included: they are masked
-        by ``D^-1/2``), ``D^-1/2`` float ``[B, N]`` (0 on padding) and a
-        bool ``[B]`` that is True where the valid cells form a complete
-        binary graph.
+        tuple: ``E`` (:class:`EdgeMatrix`; 1 where the cosine similarity
+        exceeds ``tau``; rows and columns of padding are masked later by
+        ``D^-1/2 = 0``), the number of valid neighbours joined by an edge
+        ``[B, N]`` and the number of valid cells ``[B, 1]``.
     """
-    unit = F.normalize(tokens, dim=-1)
-    A = torch.bmm(unit, unit.transpose(1, 2)).gt_(tau).clamp_(min=eps)
-    m = mask.to(A.dtype)
-    d = (A @ m.unsqueeze(-1)).squeeze(-1)  # degrees over valid neighbours
-    n = m.sum(-1, keepdim=True)
-    # d_i = edges_i + eps * (n - edges_i): recover the integer edge count.
-    edges = ((d - eps * n) / (1 - eps)).round()
-    complete = ((edges == n) | ~mask).all(-1)
-    inv_sqrt_d = torch.where(mask, d.clamp_min(eps).rsqrt(), 0.0)
-    return A, inv_sqrt_d, complete
+    B, N, _ = unit.shape
+    E = torch.empty(B, N, N, dtype=torch.bool, device=unit.device)
+    for u, e in zip(unit, E):
+        torch.gt(u @ u.T, tau, out=e)
+    E = EdgeMatrix(E)
+    m = mask.to(unit.dtype)
+    edges = E.matvec(m).round_()  # exact small integers
+    return E, edges, m.sum(-1, keepdim=True)
 
 
-def _fiedler(tokens: Tensor, mask: Tensor, tau: float, eps: float,
+def _fiedler(unit: Tensor, mask: Tensor, tau: float, eps: float,
              max_steps: int, tol: float) -> Tensor:
-    """Sign-corrected Fiedler vectors ``[B, N]`` of a chunk of images."""
-    A, inv_sqrt_d, complete = binary_affinity(tokens, mask, tau, eps)
+    """Sign-corrected Fiedler vectors ``[B, N]`` of a chunk of images.
+
+    Steps 2-4 of TokenCut on unit tokens ``[B, N, C]`` (0 on padding).
+    """
+    N = unit.shape[1]
+    E, edges, n = binary_affinity(unit, mask, tau)
+    # D = diag(edges + eps * (n - edges)); a complete graph has no cut.
+    degrees = edges * (1 - eps) + eps * n
+    inv_sqrt_d = torch.where(mask, degrees.clamp_min(eps).rsqrt(), 0.0)
+    complete = ((edges == n) | ~mask).all(-1)
     degenerate = (mask.sum(-1) < 2) | complete
+    graph = _Graph(E, inv_sqrt_d, eps)
     # Top eigenvector of S (eigenvalue 1), known exactly: D^1/2 1.
     u1 = F.normalize(torch.where(mask, inv_sqrt_d.reciprocal(), 0.0), dim=-1)
     z = torch.zeros_like(u1)
     todo = ~degenerate
     if not todo.any():
         pass  # every image degenerate: all zeros
-    elif A.shape[-1] <= DENSE_MAX_TOKENS:
-        z[todo] = _dense_second(A[todo], inv_sqrt_d[todo])
+    elif N <= DENSE_MAX_TOKENS:
+        z[todo] = _dense_second(graph.select(todo))
     else:
         # Start from the features themselves (not from cell positions), so
         # that padding leaves the iteration of an image unchanged.
         gen = torch.Generator(device='cpu').manual_seed(0)
-        probe = torch.randn(tokens.shape[-1], generator=gen)
-        unit = F.normalize(tokens[todo], dim=-1)
-        start = unit @ probe.to(tokens.device) + 0.5 * unit.sum(-1)
+        probe = torch.randn(unit.shape[-1], generator=gen).to(unit.device)
+        start = unit[todo] @ probe + 0.5 * unit[todo].sum(-1)
         idx = todo.nonzero()[:, 0]
-        # Indexing copies A: skip it in the usual case, nothing degenerate.
-        A_todo = A if len(idx) == len(A) else A[idx]
-        z[idx], converged = _lanczos_second(A_todo, inv_sqrt_d[idx], u1[idx],
-                                            start * mask[idx], max_steps, tol)
+        z[idx], converged = _lanczos_second(
+            graph.select(todo), u1[idx], start * mask[idx], max_steps, tol)
         idx = idx[~converged]
         if len(idx):
-            z[idx] = _dense_second(A[idx], inv_sqrt_d[idx])
+            z[idx] = _dense_second(graph.select(idx))
     return _sign_correct(z * inv_sqrt_d, mask, degenerate)
 
 
-def _matvec(A: Tensor, inv_sqrt_d: Tensor, q: Tensor) -> Tensor:
+class _Graph(NamedTuple):
+    """A batch of TokenCut graphs: edges ``E``, ``D^-1/2 [B, N]`` (0 on
+    padding) and the non-edge weight ``eps``."""
+    E: EdgeMatrix
+    inv_sqrt_d: Tensor
+    eps: float
+
+    def select(self, idx: Tensor) -> '_Graph':
+        """The graphs of some images."""
+        return _Graph(self.E.select(idx), self.inv_sqrt_d[idx], self.eps)
+
+
+def _matvec(g: _Graph, q: Tensor) -> Tensor:
     """``(S + I) q`` with ``S = D^-1/2 A D^-1/2``, for ``q [B, N]``.
 
+    ``A y = (1 - eps) E y + eps (sum y) 1`` (``y = 0`` on padding).
     Eigenvalues lie in (0, 2] on the valid cells; padding (where
     ``D^-1/2`` is 0) maps to 0.
     """
-    Aq = (A @ (q * inv_sqrt_d).unsqueeze(-1)).squeeze(-1)
-    return Aq * inv_sqrt_d + q * (inv_sqrt_d > 0)
+    y = q * g.inv_sqrt_d
+    Ay = g.E.matvec(y).mul_(1 - g.eps)
+    Ay += g.eps * y.sum(-1, keepdim=True)
+    return Ay * g.inv_sqrt_d + q * (g.inv_sqrt_d > 0)
 
 
 def _orthogonalize(r: Tensor, basis: Tensor) -> Tensor:
@@ -182,12 +257,12 @@ def _orthogonalize(r: Tensor, basis: Tensor) -> Tensor:
     return r
 
 
-def _lanczos_second(A: Tensor, inv_sqrt_d: Tensor, u1: Tensor, start: Tensor,
-                    max_steps: int, tol: float) -> Tuple[Tensor, Tensor]:
+def _lanczos_second(g: _Graph, u1: Tensor, start: Tensor, max_steps: int,
+                    tol: float) -> Tuple[Tensor, Tensor]:
     """Top eigenvector of ``S + I`` restricted to ``u1``'s complement.
 
     Lanczos with full reorthogonalisation against the Krylov basis and the
-    deflated ``u1``. Every few steps the Ritz pair of the tridiagonal
+    deflated ``u1``. From the fourth step on, the Ritz pair of the tridiagonal
     ``T`` is checked with the classic residual bound
     ``||(S + I) z - theta z|| = beta_k |y_k|``; the iteration stops once
     every image is below ``tol`` (or its Krylov space is exhausted, which
@@ -196,14 +271,14 @@ def _lanczos_second(A: Tensor, inv_sqrt_d: Tensor, u1: Tensor, start: Tensor,
     Returns:
         tuple[Tensor]: unit ``z [B, N]`` and bool ``converged [B]``.
     """
-    B, N = inv_sqrt_d.shape
+    B, N = g.inv_sqrt_d.shape
     m = int(min(max_steps, N))
-    Q = A.new_zeros(B, m + 1, N)
+    Q = u1.new_zeros(B, m + 1, N)
     Q[:, 0] = F.normalize(_orthogonalize(start, u1[:, None]), dim=-1)
     Q[:, m] = u1  # the deflated direction, kept out of every step
-    T = A.new_zeros(B, m + 1, m + 1)
+    T = u1.new_zeros(B, m + 1, m + 1)
     for k in range(m):
-        r = _matvec(A, inv_sqrt_d, Q[:, k])
+        r = _matvec(g, Q[:, k])
         T[:, k, k] = (Q[:, k] * r).sum(-1)
         r = _orthogonalize(r, torch.cat([Q[:, :k + 1], Q[:, m:]], 1))
         beta = r.norm(dim=-1)
@@ -212,7 +287,7 @@ def _lanczos_second(A: Tensor, inv_sqrt_d: Tensor, u1: Tensor, start: Tensor,
         if k + 1 < m:
             Q[:, k + 1] = r / beta.clamp_min(1e-30)[:, None]
             T[:, k, k + 1] = T[:, k + 1, k] = beta
-        if (k + 1) % 5 and k + 1 < m:
+        if k < 3 and k + 1 < m:
             continue
         theta, Y = torch.linalg.eigh(T[:, :k + 1, :k + 1])
         converged = beta * Y[:, k, -1].abs() < tol
@@ -222,15 +297,16 @@ def _lanczos_second(A: Tensor, inv_sqrt_d: Tensor, u1: Tensor, start: Tensor,
     return F.normalize(z, dim=-1), converged
 
 
-def _dense_second(A: Tensor, inv_sqrt_d: Tensor) -> Tensor:
+def _dense_second(g: _Graph) -> Tensor:
     """Second-largest eigenvector ``[B, N]`` of ``S + I`` (dense eigh).
 
     On padding ``S + I`` is 0, below every valid eigenvalue (all > 0), so
     index -2 of the ascending spectrum is ``1 + lambda_2`` of the valid
     graph for any amount of padding.
     """
-    M = A * inv_sqrt_d[:, :, None] * inv_sqrt_d[:, None, :]
-    M = M + torch.diag_embed((inv_sqrt_d > 0).to(A.dtype))
+    d = g.inv_sqrt_d
+    M = (g.E.dense() * (1 - g.eps) + g.eps) * d[:, :, None] * d[:, None, :]
+    M = M + torch.diag_embed((d > 0).to(M.dtype))
     return torch.linalg.eigh(M)[1][..., -2]
 
 
