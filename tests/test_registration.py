@@ -4,13 +4,32 @@
 Adding a registered module without a build spec here fails the test, so the
 table below always lists the package's whole public surface.
 """
+import os.path as osp
+
 import mmdet.registry as mmdet_registry
 import pytest
 from mmengine.config import Config
 from mmengine.registry import Registry
 
+from mmdet_joindet.testing import tiny_detr_config
+
+REPO = osp.dirname(osp.dirname(__file__))
+MODEL_CONFIGS = {
+    'JoinDet':
+    osp.join(REPO, 'configs/_base_/models/joindet_deformable-detr_r50-swav.py')
+}
 # registry name -> {module name: a minimal config that builds it}
 BUILD_SPECS = {
+    'model': {
+        'JoinDet':
+        None,  # built from the tiny config below
+        'JoinDetHead':
+        dict(
+            emb_dims=16,
+            num_pred_layer=1,
+            embed_dims=32,
+            loss_cls=dict(type='FocalLoss', use_sigmoid=True)),
+    },
     'task util': {
         'EigenRegionPriorGenerator': dict(stride=32, centre=True),
         'SelectiveSearchPriorGenerator': dict(max_priors=10),
@@ -52,5 +71,9 @@ def test_custom_imports_registers_everything(tmp_path):
 def test_each_module_builds_from_a_config(registry_name, name):
     import mmdet_joindet  # noqa: F401
     registry, cls = registered_by_plugin()[registry_name][name]
-    obj = registry.build(dict(type=name, **BUILD_SPECS[registry_name][name]))
-    assert isinstance(obj, cls)
+    spec = BUILD_SPECS[registry_name][name]
+    if spec is None:
+        cfg = tiny_detr_config(Config.fromfile(MODEL_CONFIGS[name])).model
+    else:
+        cfg = dict(type=name, **spec)
+    assert isinstance(registry.build(cfg), cls)

@@ -1,1 +1,4 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
+from .joindet_head import JoinDetHead
+
+__all__ = ['JoinDetHead']

@@ -1,1 +1,4 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
+from .joindet import JoinDet, JoinDetPriors
+
+__all__ = ['JoinDet', 'JoinDetPriors']
