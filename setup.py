@@ -71,7 +71,7 @@ if __name__ == '__main__':
         include_package_data=True,
         package_data={
             'mmdet_joindet':
-            ['.mim/configs/**/*', '.mim/tools/*', 'datasets/*.txt']
+            ['.mim/configs/**/*', '.mim/tools/**/*', 'datasets/*.txt']
         },
         python_requires='>=3.8',
         install_requires=parse_requirements('runtime'),

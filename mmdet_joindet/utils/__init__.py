@@ -1,4 +1,8 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
+from .convert import convert_checkpoint, convert_joindet_state_dict
 from .safe_load import allow_mmengine_checkpoints, checkpoint_safe_globals
 
-__all__ = ['allow_mmengine_checkpoints', 'checkpoint_safe_globals']
+__all__ = [
+    'allow_mmengine_checkpoints', 'checkpoint_safe_globals',
+    'convert_checkpoint', 'convert_joindet_state_dict'
+]

@@ -49,6 +49,8 @@ def test_mim_train_and_test_from_a_regular_install(tmp_path):
         env=os.environ.copy())
     installed = site / 'mmdet_joindet'
     assert (installed / '.mim' / 'tools' / 'train.py').is_file()
+    assert (installed / '.mim' / 'tools' / 'model_converters' /
+            'joindet_to_deformable_detr.py').is_file()  # subfolders too
     assert (installed / '.mim' / 'configs' / 'smoke' / CONFIG).is_file()
     assert not (installed / '.mim' / 'tools').is_symlink()
 
