@@ -226,3 +226,20 @@ def test_swav_layout_checkpoint_fills_the_backbone(tmp_path):
     assert set(own) == set(expected)
     for k, v in own.items():
         torch.testing.assert_close(v, expected[k], msg=k)
+
+
+def test_crop_autocast_stays_close(model):
+    model.eval()
+    inputs, samples = batch()
+    boxes = [s.gt_instances.bboxes for s in samples]
+    exact = torch.cat(model.embedding_targets(inputs, boxes))
+    model.crop_autocast = 'bfloat16'
+    try:
+        fast = torch.cat(model.embedding_targets(inputs, boxes))
+    finally:
+        model.crop_autocast = None
+    assert fast.dtype == torch.float32
+    err = (fast - exact).abs().mean() / exact.abs().mean()
+    assert 0 < err < 0.02
+    with pytest.raises(ValueError, match='crop_autocast'):
+        build(tiny_cfg(crop_autocast='int8'))
