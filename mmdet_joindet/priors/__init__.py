@@ -10,8 +10,10 @@ from .box_smooth import box_smooth
 from .eigen import centre_features, eigen_attention_map
 from .region import (batched_region_boxes, foreground_mask, instance_keep,
                      region_boxes)
+from .update import UPDATE_MODES, cap_priors, update_priors
 
 __all__ = [
     'eigen_attention_map', 'centre_features', 'foreground_mask',
-    'region_boxes', 'batched_region_boxes', 'instance_keep', 'box_smooth'
+    'region_boxes', 'batched_region_boxes', 'instance_keep', 'box_smooth',
+    'update_priors', 'cap_priors', 'UPDATE_MODES'
 ]

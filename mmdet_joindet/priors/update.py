@@ -1,0 +1,78 @@
+# Copyright (c) mmdet_joindet contributors. All rights reserved.
+"""One image's prior update ``R_n <- BS(R_n, R_{n-1})`` and its ablations.
+
+Paper Sec. 2.3 (Box Smooth Module) and Sec. 4, Table 6 (updating by direct
+replacement or by NMS instead).
+"""
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from mmdet.structures.bbox import bbox_overlaps
+
+from .box_smooth import box_smooth
+
+UPDATE_MODES = ('box_smooth', 'direct', 'nms', 'fixed')
+
+
+def update_priors(
+        prev: Tuple[np.ndarray, np.ndarray],
+        cur: Tuple[np.ndarray, np.ndarray],
+        mode: str = 'box_smooth',
+        momentum: float = 0.45,
+        iou_thr: float = 0.55,
+        max_priors: Optional[int] = 30) -> Tuple[np.ndarray, np.ndarray]:
+    """The next round of one image's priors.
+
+    Args:
+        prev (tuple): ``R_{n-1}``: boxes float ``[T, 4]`` xyxy and scores
+            ``[T]``.
+        cur (tuple): ``R_n = P^r ++ P^i`` of this round, same layout.
+        mode (str): ``'box_smooth'`` (eq. 8, the paper's), ``'direct'``
+            (replace by ``R_n``), ``'nms'`` (keep the previous priors that
+            no current prior overlaps with IoU > ``iou_thr``, plus every
+            current prior) or ``'fixed'`` (keep ``R_{n-1}``).
+        momentum (float): ``m`` of eq. 8.
+        iou_thr (float): Cluster IoU of Box Smooth; overlap of ``'nms'``.
+        max_priors (int, optional): Keep the highest-scoring ones (ties:
+            larger box first). None keeps all.
+
+    Returns:
+        tuple[np.ndarray]: boxes float32 ``[K, 4]``, scores float32 ``[K]``,
+        highest score first.
+    """
+    if mode not in UPDATE_MODES:
+        raise ValueError(f'unknown prior update mode {mode!r}; choose from '
+                         f'{UPDATE_MODES}')
+    prev_b, prev_s = (torch.as_tensor(np.asarray(x, np.float32)) for x in prev)
+    cur_b, cur_s = (torch.as_tensor(np.asarray(x, np.float32)) for x in cur)
+    prev_b, cur_b = prev_b.reshape(-1, 4), cur_b.reshape(-1, 4)
+    if mode == 'box_smooth':
+        boxes, scores = box_smooth(prev_b, prev_s, cur_b, cur_s, momentum,
+                                   iou_thr)
+    elif mode == 'direct':
+        boxes, scores = cur_b, cur_s
+    elif mode == 'fixed':
+        boxes, scores = prev_b, prev_s
+    else:
+        if len(prev_b) and len(cur_b):
+            overlap = bbox_overlaps(prev_b, cur_b).amax(1)
+            keep = overlap <= iou_thr
+        else:
+            keep = torch.ones(len(prev_b), dtype=torch.bool)
+        boxes = torch.cat([cur_b, prev_b[keep]])
+        scores = torch.cat([cur_s, prev_s[keep]])
+    return cap_priors(boxes.numpy(), scores.numpy(), max_priors)
+
+
+def cap_priors(boxes: np.ndarray, scores: np.ndarray,
+               max_priors: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
+    """Sort by score (ties: larger area first, then input order) and keep
+    at most ``max_priors``."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    order = np.lexsort((np.arange(len(boxes)), -area, -scores))
+    if max_priors is not None:
+        order = order[:max_priors]
+    return boxes[order], scores[order]
