@@ -1,1 +1,15 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
+from .image_folder import ImageFolderDataset
+from .imagenet_tree import ImageNetTreeDataset
+from .prior_store import PriorReader, PriorRound, PriorStore
+from .self_supervised import PriorInferenceView, SelfSupervisedDataset
+from .transforms import (CopyPasteSmallPriors, ImageSkippedWarning,
+                         LoadImageSafely, LoadPriors)
+from .unlabeled_coco import UnlabeledCocoDataset
+
+__all__ = [
+    'PriorStore', 'PriorReader', 'PriorRound', 'ImageFolderDataset',
+    'ImageNetTreeDataset', 'UnlabeledCocoDataset', 'SelfSupervisedDataset',
+    'PriorInferenceView', 'LoadImageSafely', 'ImageSkippedWarning',
+    'LoadPriors', 'CopyPasteSmallPriors'
+]

@@ -1,0 +1,17 @@
+# Copyright (c) mmdet_joindet contributors. All rights reserved.
+"""Transforms of JoinDet's pretraining pipeline, in mmdet's ``TRANSFORMS``.
+
+A pretraining pipeline reads: :class:`LoadImageSafely` (skip broken
+files), :class:`LoadPriors` (the image's object priors as ``gt_*``, in
+original-image pixels), mmdet's geometric transforms (large-scale
+jittering, flip), :class:`CopyPasteSmallPriors`, ``PackDetInputs``.
+"""
+from .copy_paste_small_priors import CopyPasteSmallPriors
+from .load_image_safely import (ImageSkippedWarning, LoadImageSafely,
+                                incomplete_image_reason)
+from .load_priors import LoadPriors
+
+__all__ = [
+    'CopyPasteSmallPriors', 'ImageSkippedWarning', 'LoadImageSafely',
+    'LoadPriors', 'incomplete_image_reason'
+]
