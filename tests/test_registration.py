@@ -20,6 +20,30 @@ MODEL_CONFIGS = {
 }
 # registry name -> {module name: a minimal config that builds it}
 BUILD_SPECS = {
+    'dataset': {
+        'ImageFolderDataset':
+        dict(data_root='unused', lazy_init=True),
+        'ImageNetTreeDataset':
+        dict(classes='imagenet100', lazy_init=True),
+        'UnlabeledCocoDataset':
+        dict(ann_file='unused.json', lazy_init=True),
+        'SelfSupervisedDataset':
+        dict(
+            dataset=dict(type='ImageFolderDataset', lazy_init=True),
+            pipeline=[],
+            lazy_init=True),
+    },
+    'transform': {
+        'LoadImageSafely': {},
+        'LoadPriors': {},
+        'CopyPasteSmallPriors': {},
+    },
+    'hook': {
+        'PriorUpdateHook':
+        dict(infer_pipeline=[
+            dict(type='PackDetInputs', meta_keys=('prior_index', ))
+        ]),
+    },
     'model': {
         'JoinDet':
         None,  # built from the tiny config below

@@ -1,8 +1,9 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 from .convert import convert_checkpoint, convert_joindet_state_dict
+from .dist import setup_cpu_distributed
 from .safe_load import allow_mmengine_checkpoints, checkpoint_safe_globals
 
 __all__ = [
     'allow_mmengine_checkpoints', 'checkpoint_safe_globals',
-    'convert_checkpoint', 'convert_joindet_state_dict'
+    'convert_checkpoint', 'convert_joindet_state_dict', 'setup_cpu_distributed'
 ]

@@ -1,0 +1,74 @@
+# Copyright (c) mmdet_joindet contributors. All rights reserved.
+"""Compute the initial priors R0 of a JoinDet pretraining config.
+
+    python tools/compute_r0.py CONFIG [--work-dir DIR] [--force]
+        [--cfg-options k=v ...] [--launcher pytorch]
+    bash tools/dist_compute_r0.sh CONFIG GPUS   # sharded over ranks
+
+``R_0 = RG(K(G(x)))`` (paper eq. 3): region priors of the frozen,
+self-supervised backbone's features over the whole unlabeled set, written
+as round 0 of the config's prior store (``<work_dir>/priors`` unless the
+``PriorUpdateHook`` names another). Training then starts from it (the hook
+computes it itself when the store is empty; this tool lets a cluster do it
+once, ahead of time, with its own resources).
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from mmdet_joindet.engine.hooks import PriorUpdateHook
+from mmdet_joindet.utils import setup_cpu_distributed
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Compute R0 priors')
+    parser.add_argument('config', help='JoinDet pretraining config')
+    parser.add_argument('--work-dir', help='the run folder (holds priors/)')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='recompute even if the store already has a committed round')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    setup_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg)
+    hooks = [h for h in runner.hooks if isinstance(h, PriorUpdateHook)]
+    if not hooks:
+        raise SystemExit(f'{args.config} has no PriorUpdateHook in '
+                         'custom_hooks: it is not a JoinDet pretraining '
+                         'config')
+    hook = hooks[0]
+    runner._init_model_weights()  # the backbone's (SwAV) weights
+    hook.before_run(runner)
+    current = hook.store.current_round()
+    if current is not None and not args.force:
+        raise SystemExit(f'{hook.prior_root} already holds round {current}; '
+                         'pass --force to recompute R0')
+    hook.compute_round(runner, initial=True)
+
+
+if __name__ == '__main__':
+    main()
