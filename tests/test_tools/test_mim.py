@@ -74,3 +74,15 @@ def test_mim_train_and_test_from_a_regular_install(tmp_path):
               cwd=tmp_path,
               env=env)
     assert 'coco/bbox_mAP' in out
+
+    # The README's main job: JoinDet pretraining, config found by name
+    # (its relative _base_ chain resolved inside the installed package).
+    out = run([
+        mim, 'train', 'mmdet_joindet', 'joindet_r18-tiny_1xb2-3e_shapes.py',
+        '--work-dir', 'wd_joindet', '--cfg-options', 'train_cfg.max_epochs=1'
+    ],
+              cwd=tmp_path,
+              env=env)
+    assert 'prior round 1 (box_smooth)' in out
+    ckpt = torch.load(tmp_path / 'wd_joindet' / 'epoch_1.pth')
+    assert ckpt['joindet_priors']['round'] == 1
