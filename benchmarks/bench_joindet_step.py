@@ -15,7 +15,7 @@ Time: the two models' steps alternate (A B A B ...) in one process, after
 warm-up; the median of each is reported, so machine noise hits both.
 Peak memory: CUDA's max_memory_allocated on a GPU; on the CPU each model
 runs in a fresh subprocess and reports its peak RSS growth over the step
-(ru_maxrss after the steps minus RSS before the first step).
+(the kernel's VmHWM, reset after a first step, minus the RSS then).
 """
 import argparse
 import json
@@ -68,8 +68,7 @@ def build(kind, setting, device, crop_autocast=None):
         cfg.positional_encoding.num_feats = dims // 2
         cfg.bbox_head.embed_dims = dims
     torch.manual_seed(0)
-    model = MODELS.build(cfg).to(device)
-    model.init_weights()
+    model = MODELS.build(cfg).to(device)  # PyTorch's default init: timing
     model.train()
     return model
 
@@ -122,14 +121,30 @@ def rss_mib():
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
+def reset_peak_rss():
+    """Reset the kernel's high-water mark (VmHWM) to the current RSS."""
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+
+
+def peak_rss_mib():
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError('no VmHWM in /proc/self/status')
+
+
 def child(kind, setting, iters, crop_autocast):
     """Peak RSS growth of ``iters`` steps of one model, as JSON."""
     model = build(kind, setting, 'cpu', crop_autocast)
     step = make_step(model, setting, 'cpu')
+    step()  # optimizer state and allocator pools exist from here on
+    reset_peak_rss()
     before = rss_mib()
     for _ in range(iters):
         step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     print(json.dumps(dict(before=before, peak=peak, growth=peak - before)))
 
 

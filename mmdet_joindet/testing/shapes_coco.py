@@ -25,6 +25,34 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return img
 
 
+def _photo_background(rng: np.random.Generator, h: int, w: int,
+                      photos: List[np.ndarray]) -> np.ndarray:
+    """A random crop of one of scikit-image's photographs (BGR float)."""
+    photo = photos[int(rng.integers(len(photos)))]
+    scale = max(h / photo.shape[0], w / photo.shape[1]) * rng.uniform(1, 2)
+    photo = cv2.resize(photo, (int(np.ceil(
+        photo.shape[1] * scale)), int(np.ceil(photo.shape[0] * scale))))
+    y = int(rng.integers(0, photo.shape[0] - h + 1))
+    x = int(rng.integers(0, photo.shape[1] - w + 1))
+    return photo[y:y + h, x:x + w].astype(np.float32)
+
+
+def _load_photos() -> List[np.ndarray]:
+    from skimage import data
+    photos = []
+    for name in ('astronaut', 'coffee', 'chelsea', 'rocket', 'camera', 'coins',
+                 'cat', 'immunohistochemistry', 'hubble_deep_field',
+                 'motorcycle_left'):
+        try:
+            img = getattr(data, name)()
+        except Exception:  # some need pooch downloads: skip those
+            continue
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        photos.append(np.ascontiguousarray(img[..., 2::-1]))
+    return photos
+
+
 def _draw(rng: np.random.Generator, img: np.ndarray,
           min_size: int) -> Tuple[List[float], int]:
     """Draw one shape; returns its xywh box (pixels) and category index."""
@@ -51,21 +79,30 @@ def make_shapes_coco(root: str,
                      max_objects: int = 3,
                      seed: int = 0,
                      ann_file: str = 'annotations.json',
-                     img_dir: str = 'images') -> Dict:
+                     img_dir: str = 'images',
+                     backgrounds: str = 'synthetic') -> Dict:
     """Write ``num_images`` PNGs and a COCO json under ``root``.
 
     Image sizes vary around ``size`` (h, w) so batches need padding.
+    ``backgrounds='photos'`` draws the shapes on crops of scikit-image's
+    photographs instead of smooth synthetic colour fields.
 
     Returns:
         dict: the COCO dict that was written to ``root/ann_file``.
     """
     rng = np.random.default_rng(seed)
+    if backgrounds not in ('synthetic', 'photos'):
+        raise ValueError("backgrounds must be 'synthetic' or 'photos', got "
+                         f'{backgrounds!r}')
+    photos = _load_photos() if backgrounds == 'photos' else None
     os.makedirs(osp.join(root, img_dir), exist_ok=True)
     images, annotations = [], []
     for i in range(num_images):
         h = int(size[0] + rng.integers(-size[0] // 4, size[0] // 4 + 1))
         w = int(size[1] + rng.integers(-size[1] // 4, size[1] // 4 + 1))
-        img = _background(rng, h, w)
+        img = (
+            _background(rng, h, w) if photos is None else _photo_background(
+                rng, h, w, photos))
         for _ in range(int(rng.integers(1, max_objects + 1))):
             box, label = _draw(rng, img, min_size=max(4, min(h, w) // 8))
             annotations.append(
