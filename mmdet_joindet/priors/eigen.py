@@ -277,15 +277,22 @@ def _lanczos_second(g: _Graph, u1: Tensor, start: Tensor, max_steps: int,
     Q[:, 0] = F.normalize(_orthogonalize(start, u1[:, None]), dim=-1)
     Q[:, m] = u1  # the deflated direction, kept out of every step
     T = u1.new_zeros(B, m + 1, m + 1)
+    broke = torch.zeros(B, dtype=torch.bool, device=u1.device)
     for k in range(m):
         r = _matvec(g, Q[:, k])
         T[:, k, k] = (Q[:, k] * r).sum(-1)
         r = _orthogonalize(r, torch.cat([Q[:, :k + 1], Q[:, m:]], 1))
         beta = r.norm(dim=-1)
-        # An exhausted Krylov space (beta ~ 0) stops that image.
-        beta = beta * (beta > 1e-6 * T[:, k, k].abs().clamp_min(1e-12))
         if k + 1 < m:
-            Q[:, k + 1] = r / beta.clamp_min(1e-30)[:, None]
+            # beta ~ 0: the Krylov space is invariant. Its Ritz pairs are
+            # exact, but the start vector may have missed the Fiedler
+            # direction (degenerate spectra): such images go to the dense
+            # solver, and their iteration continues on zero vectors.
+            alive = beta > 1e-6 * T[:, k, k].abs().clamp_min(1e-12)
+            broke |= ~alive
+            beta = beta * alive
+            Q[:, k + 1] = torch.where(alive[:, None],
+                                      r / beta.clamp_min(1e-30)[:, None], 0.0)
             T[:, k, k + 1] = T[:, k + 1, k] = beta
         if k < 3 and k + 1 < m:
             continue
@@ -294,7 +301,7 @@ def _lanczos_second(g: _Graph, u1: Tensor, start: Tensor, max_steps: int,
         if converged.all():
             break
     z = (Y[:, :, -1:].transpose(1, 2) @ Q[:, :k + 1])[:, 0]
-    return F.normalize(z, dim=-1), converged
+    return F.normalize(z, dim=-1), converged & ~broke
 
 
 def _dense_second(g: _Graph) -> Tensor:

@@ -151,3 +151,25 @@ def test_chunking_keeps_results(monkeypatch):
     monkeypatch.setattr(eigen_module, 'MAX_AFFINITY_ELEMENTS', 300 * 300)
     chunked = eigen_attention_map(feats)
     torch.testing.assert_close(whole, chunked, rtol=0, atol=1e-5)
+
+
+def test_nearly_complete_graph_breaks_lanczos_down_safely():
+    """All cells alike but one pair: the Krylov space becomes invariant
+    after a step or two (regression: the iteration divided by a zero beta).
+    The Fiedler vector separates the pair."""
+    rng = np.random.default_rng(8)
+    n, c = 16 * 16, 8  # above DENSE_MAX_TOKENS: the Lanczos path
+    tokens = np.zeros((n, c))
+    tokens[:, 0] = 1
+    tokens[2:] += 0.01 * rng.normal(size=(n - 2, c))
+    tokens[0, 1], tokens[1, 1] = 1, -1  # cos(0, 1) = 0 < tau, both ~ rest
+    m = eigen_attention_map(as_feats(tokens, 16, 16)).flatten()
+    assert torch.isfinite(m).all()
+    # x ~ e0 - e1: the pair carries the two largest magnitudes, one on each
+    # side (the other cells hold rounding noise around the mean).
+    assert set(m.abs().topk(2).indices.tolist()) == {0, 1}
+    assert m[0] * m[1] < 0
+    assert m.abs()[2:].max() < 1e-3 * m.abs()[:2].min()
+    assert foreground_mask(m.view(1, 16, 16)).flatten()[:2].sum() == 1
+    _, x = dense_reference(tokens)
+    assert set(np.argsort(-np.abs(x))[:2]) == {0, 1}
