@@ -14,13 +14,12 @@ once, ahead of time, with its own resources).
 """
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from mmdet_joindet.engine.hooks import PriorUpdateHook
-from mmdet_joindet.utils import setup_cpu_distributed
+from mmdet_joindet.utils import load_tool_config, setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,15 +43,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args.config, args.launcher, args.cfg_options,
+                           args.work_dir)
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     hooks = [h for h in runner.hooks if isinstance(h, PriorUpdateHook)]

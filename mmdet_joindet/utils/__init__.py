@@ -1,9 +1,11 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
+from .cli import load_tool_config
 from .convert import convert_checkpoint, convert_joindet_state_dict
 from .dist import setup_cpu_distributed
 from .safe_load import allow_mmengine_checkpoints, checkpoint_safe_globals
 
 __all__ = [
     'allow_mmengine_checkpoints', 'checkpoint_safe_globals',
-    'convert_checkpoint', 'convert_joindet_state_dict', 'setup_cpu_distributed'
+    'convert_checkpoint', 'convert_joindet_state_dict',
+    'setup_cpu_distributed', 'load_tool_config'
 ]
