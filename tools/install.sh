@@ -97,4 +97,5 @@ print(f'torch {torch.__version__}, mmcv {mmcv.__version__}, '
       f'setuptools {setuptools.__version__}, opencv {cv2.__version__}, '
       f'mmdet_joindet {mmdet_joindet.__version__}')
 PY
-mim --version
+# the environment's own mim (a venv need not be activated)
+"$($PY -c 'import os, sys; print(os.path.dirname(sys.executable))')/mim" --version
