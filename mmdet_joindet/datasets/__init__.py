@@ -1,7 +1,8 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 from .image_folder import ImageFolderDataset
 from .imagenet_tree import ImageNetTreeDataset
-from .prior_store import PriorReader, PriorRound, PriorStore
+from .prior_reader import PriorReader
+from .prior_store import PriorRound, PriorStore
 from .self_supervised import PriorInferenceView, SelfSupervisedDataset
 from .transforms import (CopyPasteSmallPriors, ImageSkippedWarning,
                          LoadImageSafely, LoadPriors)

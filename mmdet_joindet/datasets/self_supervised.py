@@ -12,7 +12,7 @@ from mmengine.logging import print_log
 from torch.utils.data import Dataset
 
 from .image_folder import OBJECT_METAINFO
-from .prior_store import PriorReader
+from .prior_reader import PriorReader
 from .transforms import LoadImageSafely
 
 
