@@ -9,7 +9,7 @@ accuracy (issue 6's proxy data builder makes realistic scenes).
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -37,12 +37,21 @@ def _photo_background(rng: np.random.Generator, h: int, w: int,
     return photo[y:y + h, x:x + w].astype(np.float32)
 
 
-def _load_photos() -> List[np.ndarray]:
+# scikit-image's photographs; ``_load_photos`` skips any that need a download.
+PHOTO_NAMES = ('astronaut', 'coffee', 'chelsea', 'rocket', 'camera', 'coins',
+               'cat', 'immunohistochemistry', 'hubble_deep_field',
+               'motorcycle_left')
+
+
+def _load_photos(names: Sequence[str] = PHOTO_NAMES) -> List[np.ndarray]:
+    """scikit-image's images ``names``, BGR uint8 ``[H, W, 3]`` each.
+
+    Grey images are repeated over 3 channels; any image that fails to load
+    (one that needs a download, or is absent from this version) is skipped.
+    """
     from skimage import data
     photos = []
-    for name in ('astronaut', 'coffee', 'chelsea', 'rocket', 'camera', 'coins',
-                 'cat', 'immunohistochemistry', 'hubble_deep_field',
-                 'motorcycle_left'):
+    for name in names:
         try:
             img = getattr(data, name)()
         except Exception:  # some need pooch downloads: skip those

@@ -1,0 +1,368 @@
+# Copyright (c) mmdet_joindet contributors. All rights reserved.
+"""A small, realistic, offline detection proxy set: digits on photographs.
+
+Issue 6, item 1. Each image is a random crop of one of scikit-image's
+photographs or textures, with 1-6 real handwritten digits pasted on it
+(scikit-learn's ``load_digits``: 1,797 8x8 scans, values 0..16). The class
+of an object is its digit, so the 10 categories are ``'0'..'9'`` (COCO
+``category_id`` = digit + 1).
+
+Why blend: hard-pasted objects of random colours have edges that favour
+selective search over the eigen-map region priors (see
+``spec/facts.md``, "Small traps"). The default ``blend='feather'``
+therefore blurs each mask's edges and colours each object near the mean
+colour of the background under it, shifted by a random but bounded
+contrast; ``blend='hard'`` pastes a binary mask in a uniformly random
+colour (the old way, the setting that favours selective search).
+
+Box convention: every box is the tight box of the pasted object's pixels
+with alpha > 0.5, ``(x1, y1, x2, y2)`` in pixels with ``x2, y2``
+exclusive, stored in COCO ``bbox`` as ``[x1, y1, x2 - x1, y2 - y1]``
+(integer valued floats). ``area`` is the number of those pixels. A later
+object may hide a little of an earlier one (boxes overlap with IoU < 0.3 and a
+later mask hides at most 20% of an earlier one's pixels); the earlier box
+stays the box of its whole pasted mask.
+
+Layout under ``out``::
+
+    manifest.json           seed, counts, options, subset ids, sha256s
+    unlabeled/unlabeled.json, unlabeled/images/000001.png ...
+    train/train.json, train/train_1pct.json, train/train_10pct.json,
+    train/images/...
+    val/val.json, val/images/...
+
+Everything is a function of ``seed`` (PNG is lossless, so the bytes are
+too): image ``i`` of a split uses its own generator
+``default_rng([seed, split_index, i])``, so changing one split's count
+leaves the other splits' images unchanged. Val objects come from a
+disjoint fifth of the digit scans.
+"""
+import hashlib
+import json
+import os
+import os.path as osp
+from functools import lru_cache
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from mmdet_joindet.testing.shapes_coco import (PHOTO_NAMES, _load_photos,
+                                               _photo_background)
+
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+# Textures of scikit-image's data folder; absent ones (e.g. 'rough_wall' in
+# scikit-image 0.26) are skipped by ``_load_photos``.
+TEXTURE_NAMES = ('brick', 'grass', 'gravel', 'rough_wall')
+SPLITS = ('unlabeled', 'train', 'val')
+SUBSET_PCTS = (('train_1pct', 0.01), ('train_10pct', 0.1))
+
+MAX_OBJECTS = 6
+SIZE_RANGE = (0.08, 0.6)  # object side / image side, drawn log-uniform
+MIN_SIDE = 8  # pixels: one digit-scan pixel per image pixel at least
+MAX_IOU = 0.3  # with every earlier box of the image
+MAX_COVER = 0.2  # of an earlier object's mask pixels a later one may hide
+MAX_TRIES = 20  # placements tried per object before it is dropped
+# Digit intensity (0..1 after /16, cubic-upscaled) above which a pixel is
+# object. 0.4 keeps thin strokes: the tight box of every one of the 1,797
+# scans is >= 1/3 filled at 8 to 60 px.
+DIGIT_THR = 0.4
+FEATHER_SIGMA = (0.5, 0.025)  # Gaussian sigma = max(a, b * object side)
+VAL_DIGIT_FRACTION = 0.2
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + ``os.replace``)."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'wb') as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _dump_json(obj, path: str) -> str:
+    """Write ``obj`` as json atomically; returns the sha256 of the file."""
+    data = json.dumps(obj).encode()
+    _write_bytes(path, data)
+    return _sha256(data)
+
+
+@lru_cache(maxsize=1)
+def _backgrounds() -> Tuple[np.ndarray, ...]:
+    """scikit-image's photos and textures, BGR uint8 (loaded once)."""
+    return tuple(_load_photos(PHOTO_NAMES + TEXTURE_NAMES))
+
+
+@lru_cache(maxsize=1)
+def _digits() -> Tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digit scans ``[1797, 8, 8]`` float32 in 0..1, labels."""
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    return (digits.images.astype(np.float32) / 16,
+            digits.target.astype(np.int64))
+
+
+def _tight_box(mask: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
+    """``(x1, y1, x2, y2)`` (exclusive) of a bool ``[H, W]`` mask, or None."""
+    rows, cols = np.any(mask, axis=1), np.any(mask, axis=0)
+    if not rows.any():
+        return None
+    y1, y2 = np.flatnonzero(rows)[[0, -1]]
+    x1, x2 = np.flatnonzero(cols)[[0, -1]]
+    return int(x1), int(y1), int(x2) + 1, int(y2) + 1
+
+
+def _iou(a: Sequence[int], b: Sequence[int]) -> float:
+    """IoU of two ``(x1, y1, x2, y2)`` boxes, ``x2, y2`` exclusive."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.
+    inter = iw * ih
+    union = ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) -
+             inter)
+    return inter / union
+
+
+def _cover(new: np.ndarray, old: np.ndarray) -> float:
+    """The fraction of bool mask ``old``'s pixels that ``new`` covers."""
+    return float((new & old).sum()) / float(old.sum())
+
+
+def _place(
+    rng: np.random.Generator, size: int, scan: np.ndarray,
+    earlier: List[Tuple[Tuple[int, int, int, int], np.ndarray]]
+) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """Try to place one digit scan; returns its hard and feathered alphas.
+
+    Both are float32 ``[size, size]`` in 0..1. The side is log-uniform in
+    ``SIZE_RANGE`` of ``size`` (at least ``MIN_SIDE``), the aspect ratio
+    in 0.75..1.33. Tries ``MAX_TRIES`` positions and returns None when none
+    has IoU < ``MAX_IOU`` with every earlier box and hides at most
+    ``MAX_COVER`` of every earlier mask. ``earlier`` holds the
+    ``(box, bool mask)`` of the hard masks (so both blends draw the same
+    layout); the accepted one is appended.
+    """
+    lo, hi = np.log(SIZE_RANGE[0] * size), np.log(SIZE_RANGE[1] * size)
+    for _ in range(MAX_TRIES):
+        side = max(float(np.exp(rng.uniform(lo, hi))), MIN_SIDE)
+        aspect = float(np.exp(rng.uniform(np.log(0.75), np.log(4 / 3))))
+        pw = min(size, max(MIN_SIDE, int(round(side * np.sqrt(aspect)))))
+        ph = min(size, max(MIN_SIDE, int(round(side / np.sqrt(aspect)))))
+        x = int(rng.integers(0, size - pw + 1))
+        y = int(rng.integers(0, size - ph + 1))
+        up = cv2.resize(scan, (pw, ph), interpolation=cv2.INTER_CUBIC)
+        hard = np.zeros((size, size), np.float32)
+        hard[y:y + ph, x:x + pw] = up > DIGIT_THR
+        mask = hard > 0.5
+        box = _tight_box(mask)
+        if box is None or any(
+                _iou(box, b) >= MAX_IOU or _cover(mask, m) > MAX_COVER
+                for b, m in earlier):
+            continue
+        sigma = max(FEATHER_SIGMA[0], FEATHER_SIGMA[1] * side)
+        soft = cv2.GaussianBlur(hard, (0, 0), sigma)
+        if not (soft > 0.5).any():
+            continue
+        earlier.append((box, mask))
+        return hard, soft
+    return None
+
+
+def _colour(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray,
+            blend: str, contrast: Tuple[float, float]) -> np.ndarray:
+    """The BGR colour of one object (float ``[3]``).
+
+    ``'hard'``: uniform in 0..255. ``'feather'``: the alpha-weighted mean
+    colour of the background under the object, moved along a random
+    direction by a distance (L2, BGR) uniform in ``contrast``, towards
+    whichever side (+/-) stays farther after clipping to 0..255. Draws the
+    same random numbers in both modes.
+    """
+    random_colour = rng.uniform(0, 255, 3)
+    direction = rng.normal(size=3)
+    direction /= max(np.linalg.norm(direction), 1e-6)
+    dist = rng.uniform(*contrast)
+    if blend == 'hard':
+        return random_colour
+    mean = (img * alpha[..., None]).sum((0, 1)) / alpha.sum()
+    cands = [np.clip(mean + s * dist * direction, 0, 255) for s in (1, -1)]
+    return max(cands, key=lambda c: float(np.linalg.norm(c - mean)))
+
+
+def _scene(
+    rng: np.random.Generator, size: int, scans: np.ndarray, labels: np.ndarray,
+    blend: str, contrast: Tuple[float, float]
+) -> Tuple[np.ndarray, List[dict], List[np.ndarray]]:
+    """Draw one image.
+
+    Returns:
+        tuple: the BGR uint8 image ``[size, size, 3]``; one
+        ``dict(bbox=[x, y, w, h], category_id, area)`` per object (COCO
+        box, see the module docstring); and each object's alpha, float32
+        ``[size, size]`` in 0..1, as pasted.
+    """
+    img = _photo_background(rng, size, size, list(_backgrounds()))
+    objects, alphas, earlier = [], [], []
+    for _ in range(int(rng.integers(1, MAX_OBJECTS + 1))):
+        k = int(rng.integers(len(scans)))
+        placed = _place(rng, size, scans[k], earlier)
+        if placed is None:
+            continue
+        alpha = placed[0] if blend == 'hard' else placed[1]
+        rx1, ry1, rx2, ry2 = _tight_box(alpha > 0)  # where it paints
+        a = alpha[ry1:ry2, rx1:rx2, None]
+        region = img[ry1:ry2, rx1:rx2]
+        colour = _colour(rng, region, a[..., 0], blend, contrast)
+        img[ry1:ry2, rx1:rx2] = region * (1 - a) + colour * a
+        x1, y1, x2, y2 = _tight_box(alpha > 0.5)
+        objects.append(
+            dict(
+                bbox=[float(x1),
+                      float(y1),
+                      float(x2 - x1),
+                      float(y2 - y1)],
+                category_id=int(labels[k]) + 1,
+                area=float((alpha > 0.5).sum())))
+        alphas.append(alpha)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8), objects, alphas
+
+
+def build_proxy_dataset(out: str,
+                        size: int = 128,
+                        num_unlabeled: int = 2000,
+                        num_train: int = 500,
+                        num_val: int = 200,
+                        seed: int = 0,
+                        blend: str = 'feather',
+                        contrast: Tuple[float, float] = (24., 64.),
+                        keep_masks: bool = False) -> Dict:
+    """Write the digits-on-photos proxy detection set under ``out``.
+
+    See the module docstring for the layout, the box convention and the
+    blending. ``train_1pct.json`` and ``train_10pct.json`` are two separate
+    draws without replacement from the train image ids, each
+    ``np.random.default_rng(seed).choice(ids, max(1, round(n * pct)),
+    replace=False)`` (listed in id order); they are not nested and not
+    disjoint.
+
+    Args:
+        out (str): Output folder (created; existing files are overwritten,
+            stale extra images are left alone).
+        size (int): Side of the square images in pixels. Defaults to 128.
+        num_unlabeled (int): Images of ``unlabeled/``, whose json has no
+            annotations. Defaults to 2000.
+        num_train (int): Images of ``train/``. Defaults to 500.
+        num_val (int): Images of ``val/``. Defaults to 200.
+        seed (int): Seed of everything. Defaults to 0.
+        blend (str): ``'feather'`` (blurred mask edges, colour near the
+            local background) or ``'hard'`` (binary mask, random colour:
+            favours selective search). Defaults to ``'feather'``.
+        contrast (tuple[float, float]): Range of the L2 (BGR, 0..255)
+            distance between a feathered object's colour and the mean
+            background under it. Unused by ``'hard'``. Defaults to
+            (24, 64).
+        keep_masks (bool): Also return every object's alpha (for tests).
+            Defaults to False.
+
+    Returns:
+        dict: ``manifest`` (as written to ``out/manifest.json``), ``coco``
+        (split or subset name -> the COCO dict written) and, with
+        ``keep_masks``, ``masks``: split -> one list per image (in image
+        order) of its objects' float32 ``[size, size]`` alphas, in the
+        order of that image's annotations (unlabeled included).
+    """
+    if blend not in ('feather', 'hard'):
+        raise ValueError(f"blend must be 'feather' or 'hard', got {blend!r}")
+    counts = dict(unlabeled=num_unlabeled, train=num_train, val=num_val)
+    if size < 4 * MIN_SIDE or min(counts.values()) < 1:
+        raise ValueError(f'need size >= {4 * MIN_SIDE} and >= 1 image per '
+                         f'split, got size={size}, counts={counts}')
+    if not 0 < contrast[0] <= contrast[1]:
+        raise ValueError(f'need 0 < contrast[0] <= contrast[1], got '
+                         f'{contrast}')
+    scans, labels = _digits()
+    perm = np.random.default_rng([seed, len(SPLITS)]).permutation(len(scans))
+    n_val = int(round(VAL_DIGIT_FRACTION * len(scans)))
+    pools = dict(unlabeled=perm[n_val:], train=perm[n_val:], val=perm[:n_val])
+    categories = [dict(id=k + 1, name=n) for k, n in enumerate(DIGIT_CLASSES)]
+    result = dict(coco={}, masks={})
+    sha = {}
+    for s, split in enumerate(SPLITS):
+        os.makedirs(osp.join(out, split, 'images'), exist_ok=True)
+        pool = pools[split]
+        images, annotations, masks = [], [], []
+        for i in range(counts[split]):
+            rng = np.random.default_rng([seed, s, i])
+            img, objects, alphas = _scene(rng, size, scans[pool], labels[pool],
+                                          blend, contrast)
+            name = f'{i + 1:06d}.png'
+            ok, buf = cv2.imencode('.png', img)
+            assert ok, 'PNG encoding failed'
+            _write_bytes(osp.join(out, split, 'images', name), buf.tobytes())
+            images.append(
+                dict(id=i + 1, file_name=name, height=size, width=size))
+            for obj in objects:
+                annotations.append(
+                    dict(
+                        id=len(annotations) + 1,
+                        image_id=i + 1,
+                        iscrowd=0,
+                        **obj))
+            if keep_masks:
+                masks.append(alphas)
+        if split == 'unlabeled':
+            annotations = []
+        coco = dict(
+            images=images, annotations=annotations, categories=categories)
+        result['coco'][split] = coco
+        result['masks'][split] = masks
+        rel = f'{split}/{split}.json'
+        sha[rel] = _dump_json(coco, osp.join(out, rel))
+
+    train = result['coco']['train']
+    ids = np.array([im['id'] for im in train['images']])
+    subsets = {}
+    for name, pct in SUBSET_PCTS:
+        n = max(1, int(round(len(ids) * pct)))
+        chosen = np.random.default_rng(seed).choice(ids, n, replace=False)
+        keep = set(int(i) for i in chosen)
+        subsets[name] = sorted(keep)
+        coco = dict(
+            images=[im for im in train['images'] if im['id'] in keep],
+            annotations=[
+                a for a in train['annotations'] if a['image_id'] in keep
+            ],
+            categories=categories)
+        result['coco'][name] = coco
+        rel = f'train/{name}.json'
+        sha[rel] = _dump_json(coco, osp.join(out, rel))
+
+    counts.update({n: len(v) for n, v in subsets.items()})
+    counts['objects'] = {
+        k: len(result['coco'][k]['annotations'])
+        for k in ('train', 'val')
+    }
+    manifest = dict(
+        seed=seed,
+        counts=counts,
+        options=dict(
+            size=size,
+            blend=blend,
+            contrast=list(contrast),
+            max_objects=MAX_OBJECTS,
+            size_range=list(SIZE_RANGE),
+            max_iou=MAX_IOU,
+            max_cover=MAX_COVER,
+            digit_thr=DIGIT_THR,
+            num_backgrounds=len(_backgrounds())),
+        subsets=subsets,
+        sha256=sha)
+    _dump_json(manifest, osp.join(out, 'manifest.json'))
+    result['manifest'] = manifest
+    if not keep_masks:
+        del result['masks']
+    return result
