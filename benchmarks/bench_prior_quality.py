@@ -31,7 +31,12 @@ from mmdet.structures.bbox import bbox_overlaps
 
 
 def load_set(root):
-    with open(osp.join(root, 'annotations.json')) as f:
+    """``<root>/annotations.json`` (shapes) or ``<root>/<name>.json``
+    (proxy splits), images under ``<root>/images``."""
+    ann = osp.join(root, 'annotations.json')
+    if not osp.exists(ann):
+        ann = osp.join(root, osp.basename(osp.normpath(root)) + '.json')
+    with open(ann) as f:
         coco = json.load(f)
     images = sorted(coco['images'], key=lambda im: im['id'])
     gts = {im['id']: [] for im in images}
