@@ -37,6 +37,7 @@ BUILD_SPECS = {
         'LoadImageSafely': {},
         'LoadPriors': {},
         'CopyPasteSmallPriors': {},
+        'TwoViews': {},
     },
     'hook': {
         'PriorUpdateHook':
@@ -53,6 +54,9 @@ BUILD_SPECS = {
             num_pred_layer=1,
             embed_dims=32,
             loss_cls=dict(type='FocalLoss', use_sigmoid=True)),
+        'BYOL':
+        dict(hidden_channels=16, out_channels=8),
+        'MultiViewDataPreprocessor': {},
     },
     'task util': {
         'EigenRegionPriorGenerator': dict(stride=32, centre=True),

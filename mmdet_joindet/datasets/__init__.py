@@ -5,12 +5,12 @@ from .prior_reader import PriorReader
 from .prior_store import PriorRound, PriorStore
 from .self_supervised import PriorInferenceView, SelfSupervisedDataset
 from .transforms import (CopyPasteSmallPriors, ImageSkippedWarning,
-                         LoadImageSafely, LoadPriors)
+                         LoadImageSafely, LoadPriors, TwoViews)
 from .unlabeled_coco import UnlabeledCocoDataset
 
 __all__ = [
     'PriorStore', 'PriorReader', 'PriorRound', 'ImageFolderDataset',
     'ImageNetTreeDataset', 'UnlabeledCocoDataset', 'SelfSupervisedDataset',
     'PriorInferenceView', 'LoadImageSafely', 'ImageSkippedWarning',
-    'LoadPriors', 'CopyPasteSmallPriors'
+    'LoadPriors', 'CopyPasteSmallPriors', 'TwoViews'
 ]

@@ -1,2 +1,2 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
-from . import dense_heads, detectors, task_modules  # noqa: F401
+from . import dense_heads, detectors, ssl, task_modules  # noqa: F401

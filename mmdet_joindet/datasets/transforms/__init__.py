@@ -5,13 +5,16 @@ A pretraining pipeline reads: :class:`LoadImageSafely` (skip broken
 files), :class:`LoadPriors` (the image's object priors as ``gt_*``, in
 original-image pixels), mmdet's geometric transforms (large-scale
 jittering, flip), :class:`CopyPasteSmallPriors`, ``PackDetInputs``.
+The backbone's own self-supervised pretraining (BYOL) reads
+:class:`LoadImageSafely`, :class:`TwoViews`.
 """
 from .copy_paste_small_priors import CopyPasteSmallPriors
 from .load_image_safely import (ImageSkippedWarning, LoadImageSafely,
                                 incomplete_image_reason)
 from .load_priors import LoadPriors
+from .two_views import TwoViews
 
 __all__ = [
     'CopyPasteSmallPriors', 'ImageSkippedWarning', 'LoadImageSafely',
-    'LoadPriors', 'incomplete_image_reason'
+    'LoadPriors', 'TwoViews', 'incomplete_image_reason'
 ]

@@ -1,0 +1,6 @@
+# Copyright (c) mmdet_joindet contributors. All rights reserved.
+"""Self-supervised pretraining of the backbone that gives region priors."""
+from .byol import BYOL
+from .multi_view_data_preprocessor import MultiViewDataPreprocessor
+
+__all__ = ['BYOL', 'MultiViewDataPreprocessor']
