@@ -40,7 +40,7 @@ train_dataloader = dict(
     dataset=dict(
         type='UnlabeledCocoDataset',
         data_root='data/proxy/unlabeled/',
-        ann_file='annotations.json',
+        ann_file='unlabeled.json',  # tools/misc/make_proxy_data.py
         data_prefix=dict(img='images/'),
         pipeline=[
             dict(type='LoadImageSafely'),

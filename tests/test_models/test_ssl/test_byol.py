@@ -102,7 +102,7 @@ def test_tool_exports_a_pretrained_resnet(tmp_path):
         img = rng.integers(0, 255, (40 + 4 * i, 48, 3), dtype=np.uint8)
         cv2.imwrite(str(tmp_path / f'data/images/{i}.png'), img)
         images.append(dict(id=i, file_name=f'{i}.png'))
-    (tmp_path / 'data/annotations.json').write_text(
+    (tmp_path / 'data/unlabeled.json').write_text(
         json.dumps(dict(images=images)))
     work_dir = tmp_path / 'work'
     options = [
