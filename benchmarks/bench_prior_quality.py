@@ -135,6 +135,7 @@ def build_resnet(depth, checkpoint):
 
 
 def evaluate(name, method, coco, images, gts, root):
+    """Print one row; return the predictions of the first images."""
     preds, start = {}, time.perf_counter()
     for im in images:
         img = cv2.imread(osp.join(root, 'images', im['file_name']))
@@ -147,6 +148,49 @@ def evaluate(name, method, coco, images, gts, root):
           f'{100 * ar[10].mean():6.1f} {100 * ar[30].mean():6.1f} '
           f'{100 * ar[10][0]:7.1f} {100 * ar[30][0]:7.1f} '
           f'{100 * ap50(coco, preds):6.1f} {ms:8.1f}')
+    return [preds[im['id']] for im in images[:FIGURE_IMAGES]]
+
+
+FIGURE_IMAGES = 4
+
+
+def save_figure(path, root, images, gts, rows, tile=256):
+    """A grid: one row per method, ground truth in green, priors in red
+    (top 10), each image scaled to ``tile`` x ``tile``."""
+    tiles = []
+    for name, preds in rows:
+        row = []
+        for im, boxes in zip(images[:FIGURE_IMAGES], preds):
+            img = cv2.imread(osp.join(root, 'images', im['file_name']))
+            scale = (tile / img.shape[1], tile / img.shape[0])
+            img = cv2.resize(
+                img, (tile, tile), interpolation=cv2.INTER_NEAREST)
+            for b in gts[im['id']]:
+                cv2.rectangle(img, *_corners(b, scale), (0, 200, 0), 1)
+            for b in boxes[:10]:
+                cv2.rectangle(img, *_corners(b, scale), (0, 0, 255), 1)
+            row.append(img)
+        label = np.full((tile, 200, 3), 255, np.uint8)
+        for i, line in enumerate(_wrap(name, 24)):
+            cv2.putText(label, line, (4, 20 + 16 * i),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+        tiles.append(np.concatenate([label] + row, 1))
+    cv2.imwrite(path, np.concatenate(tiles, 0))
+
+
+def _corners(box, scale):
+    x1, x2 = (int(round(v * scale[0])) for v in box[0::2])
+    y1, y2 = (int(round(v * scale[1])) for v in box[1::2])
+    return (x1, y1), (x2 - 1, y2 - 1)
+
+
+def _wrap(text, width):
+    words, lines = text.split(), ['']
+    for w in words:
+        if len(lines[-1]) + len(w) + 1 > width:
+            lines.append('')
+        lines[-1] = (lines[-1] + ' ' + w).strip()
+    return lines
 
 
 def main():
@@ -155,6 +199,10 @@ def main():
     parser.add_argument('--backbone', default=None)
     parser.add_argument('--depth', type=int, default=18)
     parser.add_argument('--sweep', action='store_true')
+    parser.add_argument(
+        '--figure',
+        help='write a PNG of the first images with each '
+        "method's top-10 boxes (default setting only)")
     args = parser.parse_args()
     from mmdet.registry import TASK_UTILS
 
@@ -172,24 +220,32 @@ def main():
     if args.sweep:
         settings = list(
             itertools.product((0, 1, 2), (True, False), (0.1, 0.2, 0.3)))
+    rows = []  # the default setting's boxes, for the figure
     for (label, ckpt), (level, centre,
                         tau) in itertools.product(backbones, settings):
         net = build_resnet(args.depth, ckpt)
         name = (f'R0 eigen, {label} R-{args.depth}, stride '
                 f'{8 * 2**level}, {"centred" if centre else "raw"}, '
                 f'tau {tau}')
-        evaluate(name, eigen_method(net, level, centre, tau), coco, images,
-                 gts, args.data)
+        first = evaluate(name, eigen_method(net, level, centre, tau), coco,
+                         images, gts, args.data)
+        if (level, centre, tau) == (2, True, 0.2):
+            rows.append((name, first))
     ss = TASK_UTILS.build(
         dict(type='SelectiveSearchPriorGenerator', max_priors=30, seed=0))
-    evaluate('selective search (fast, 128x128, top 30)',
-             lambda img: ss.generate([img])[0].bboxes.numpy(), coco, images,
-             gts, args.data)
+    rows.append(('selective search',
+                 evaluate('selective search (fast, 128x128, top 30)',
+                          lambda img: ss.generate([img])[0].bboxes.numpy(),
+                          coco, images, gts, args.data)))
     crops = TASK_UTILS.build(
         dict(type='RandomCropPriorGenerator', num_crops=30, seed=0))
-    evaluate('random crops (30)',
-             lambda img: crops.generate([img])[0].bboxes.numpy(), coco, images,
-             gts, args.data)
+    rows.append(('random crops',
+                 evaluate('random crops (30)',
+                          lambda img: crops.generate([img])[0].bboxes.numpy(),
+                          coco, images, gts, args.data)))
+    if args.figure:
+        save_figure(args.figure, args.data, images, gts, rows)
+        print(f'figure: {args.figure}')
 
 
 if __name__ == '__main__':
