@@ -9,8 +9,9 @@ from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
 
-def random_resized_crop(img: np.ndarray, size: int, scale: Tuple[float, float],
-                        ratio: Tuple[float, float]) -> np.ndarray:
+def random_resized_crop(
+        img: np.ndarray, size: int, scale: Tuple[float, float],
+        ratio: Tuple[float, float]) -> Tuple[np.ndarray, Tuple[int, ...]]:
     """A random crop of random area and aspect ratio, resized to a square.
 
     As torchvision's ``RandomResizedCrop``: up to 10 tries to draw an area
@@ -24,7 +25,8 @@ def random_resized_crop(img: np.ndarray, size: int, scale: Tuple[float, float],
         ratio (tuple[float, float]): Aspect ratio range.
 
     Returns:
-        np.ndarray: ``[size, size, 3]``, the input's dtype.
+        tuple: The crop, ``[size, size, 3]`` in the input's dtype, and its
+        box ``(x1, y1, x2, y2)`` in input pixels (``x2 - x1`` columns).
     """
     h, w = img.shape[:2]
     log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
@@ -43,8 +45,9 @@ def random_resized_crop(img: np.ndarray, size: int, scale: Tuple[float, float],
             else (int(round(h * aspect)), h)
         cw, ch = min(max(cw, 1), w), min(max(ch, 1), h)
         y, x = (h - ch) // 2, (w - cw) // 2
-    return cv2.resize(
+    out = cv2.resize(
         img[y:y + ch, x:x + cw], (size, size), interpolation=cv2.INTER_LINEAR)
+    return out, (x, y, x + cw, y + ch)
 
 
 def color_jitter(img: np.ndarray, brightness: float, contrast: float,
@@ -87,9 +90,14 @@ class TwoViews(BaseTransform):
     probabilities differ, as in the paper.
 
     This ends the pipeline: the result is ``dict(inputs=<[2, 3, size,
-    size] uint8 tensor>)`` in the image's channel order (BGR from
-    ``LoadImageSafely``), which :class:`MultiViewDataPreprocessor` stacks
-    to ``[B, 2, 3, size, size]``, converts to RGB and normalises.
+    size] uint8 tensor>, data_samples=<[2, 5] float32 tensor>)``. The
+    views are in the image's channel order (BGR from ``LoadImageSafely``);
+    :class:`MultiViewDataPreprocessor` stacks them to ``[B, 2, 3, size,
+    size]``, converts to RGB and normalises. Row ``i`` of ``data_samples``
+    is view ``i``'s geometry ``(x1, y1, x2, y2, flipped)``: its crop box in
+    input pixels and 1.0 if it was flipped horizontally (dense objectives
+    such as :class:`DenseSwAV` match locations across the views with it;
+    BYOL ignores it).
 
     Required keys: ``img`` (``[H, W, 3]`` or ``[H, W]``, uint8 or float in
     ``[0, 255]``).
@@ -136,11 +144,18 @@ class TwoViews(BaseTransform):
         self.blur_probs = tuple(blur_probs)
         self.solarize_probs = tuple(solarize_probs)
 
-    def view(self, img: np.ndarray, index: int) -> np.ndarray:
-        """One augmented view, ``[size, size, 3]`` uint8 (view ``index``)."""
-        out = random_resized_crop(img, self.size, self.scale, self.ratio)
+    def view(self, img: np.ndarray,
+             index: int) -> Tuple[np.ndarray, Tuple[float, ...]]:
+        """One augmented view (view ``index``).
+
+        Returns:
+            tuple: ``[size, size, 3]`` uint8 and its geometry ``(x1, y1,
+            x2, y2, flipped)``.
+        """
+        out, box = random_resized_crop(img, self.size, self.scale, self.ratio)
         out = out.astype(np.float32)
-        if np.random.rand() < 0.5:
+        flipped = np.random.rand() < 0.5
+        if flipped:
             out = out[:, ::-1]
         if np.random.rand() < self.jitter_prob:
             out = color_jitter(np.ascontiguousarray(out), *self.jitter)
@@ -152,20 +167,25 @@ class TwoViews(BaseTransform):
                 np.ascontiguousarray(out), (0, 0), np.random.uniform(0.1, 2.0))
         if np.random.rand() < self.solarize_probs[index]:
             out = np.where(out < 128, out, 255 - out)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return out, (*box, float(flipped))
 
     def transform(self, results: dict) -> dict:
         """Two views of ``results['img']``.
 
         Returns:
-            dict: ``inputs``: ``[2, 3, size, size]`` uint8 tensor.
+            dict: ``inputs``: ``[2, 3, size, size]`` uint8 tensor;
+            ``data_samples``: ``[2, 5]`` float32 geometry of the views.
         """
         img = results['img']
         if img.ndim == 2:
             img = np.repeat(img[..., None], 3, axis=2)
-        views = np.stack([self.view(img, i) for i in range(2)])
-        inputs = torch.from_numpy(views).permute(0, 3, 1, 2).contiguous()
-        return dict(inputs=inputs)
+        views, geometry = zip(*(self.view(img, i) for i in range(2)))
+        inputs = torch.from_numpy(np.stack(views)).permute(0, 3, 1,
+                                                           2).contiguous()
+        return dict(
+            inputs=inputs,
+            data_samples=torch.tensor(geometry, dtype=torch.float32))
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(size={self.size}, scale='
