@@ -56,6 +56,10 @@ BUILD_SPECS = {
             loss_cls=dict(type='FocalLoss', use_sigmoid=True)),
         'BYOL':
         dict(hidden_channels=16, out_channels=8),
+        'DenseSwAV':
+        dict(
+            backbone=dict(type='ResNet', depth=18, init_cfg=None),
+            view_size=32),
         'MultiViewDataPreprocessor': {},
     },
     'task util': {

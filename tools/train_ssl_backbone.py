@@ -1,5 +1,5 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
-"""Pretrain a backbone self-supervised (BYOL) and export its weights.
+"""Pretrain a backbone self-supervised (BYOL, DenseSwAV) and export it.
 
     python tools/train_ssl_backbone.py CONFIG [--work-dir DIR]
         [--cfg-options k=v ...]
@@ -27,7 +27,7 @@ from mmdet_joindet.utils import load_tool_config
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Self-supervised backbone pretraining (BYOL)')
+        description='Self-supervised backbone pretraining (BYOL, DenseSwAV)')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
