@@ -28,13 +28,20 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 def _photo_background(rng: np.random.Generator, h: int, w: int,
                       photos: List[np.ndarray]) -> np.ndarray:
     """A random crop of one of scikit-image's photographs (BGR float)."""
-    photo = photos[int(rng.integers(len(photos)))]
+    return _photo_crop(rng, h, w, photos)[0]
+
+
+def _photo_crop(rng: np.random.Generator, h: int, w: int,
+                photos: List[np.ndarray]) -> Tuple[np.ndarray, int]:
+    """:func:`_photo_background` and the index of the photograph used."""
+    index = int(rng.integers(len(photos)))
+    photo = photos[index]
     scale = max(h / photo.shape[0], w / photo.shape[1]) * rng.uniform(1, 2)
     photo = cv2.resize(photo, (int(np.ceil(
         photo.shape[1] * scale)), int(np.ceil(photo.shape[0] * scale))))
     y = int(rng.integers(0, photo.shape[0] - h + 1))
     x = int(rng.integers(0, photo.shape[1] - w + 1))
-    return photo[y:y + h, x:x + w].astype(np.float32)
+    return photo[y:y + h, x:x + w].astype(np.float32), index
 
 
 # scikit-image's photographs; ``_load_photos`` skips any that need a download.

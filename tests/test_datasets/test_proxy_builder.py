@@ -95,6 +95,46 @@ def test_boxes_lie_on_their_masks(built, blend):
                     assert _iou(boxes[i], boxes[j]) < 0.3
 
 
+def test_each_image_names_its_background(tmp_path, monkeypatch):
+    """With flat-coloured stand-in backgrounds, the pixels no object
+    touches have exactly the colour of the background the entry names."""
+    from mmdet_joindet.datasets.proxy import builder
+    colours = {
+        'flat_a': (10, 200, 30),
+        'flat_b': (250, 40, 120),
+        'flat_c': (90, 90, 220)
+    }
+    monkeypatch.setattr(
+        builder, '_backgrounds', lambda: tuple(
+            (n, np.full((150, 170, 3), c, np.uint8))
+            for n, c in colours.items()))
+    result = build_proxy_dataset(
+        str(tmp_path), seed=1, keep_masks=True, **SMALL)
+    seen = set()
+    for split in ('unlabeled', 'train', 'val'):
+        coco, masks = result['coco'][split], result['masks'][split]
+        for im, alphas in zip(coco['images'], masks):
+            img = cv2.imread(
+                osp.join(str(tmp_path), split, 'images', im['file_name']))
+            free = np.all([a == 0 for a in alphas], axis=0)
+            assert free.sum() > 0.3 * free.size
+            assert (img[free] == colours[im['background']]).all()
+            seen.add(im['background'])
+    assert seen == set(colours)
+
+
+def test_real_backgrounds_are_named(built):
+    from mmdet_joindet.datasets.proxy.builder import TEXTURE_NAMES
+    from mmdet_joindet.testing.shapes_coco import PHOTO_NAMES
+    _, result = built['feather']
+    names = {
+        im['background']
+        for split in ('unlabeled', 'train', 'val')
+        for im in result['coco'][split]['images']
+    }
+    assert names and names <= set(PHOTO_NAMES + TEXTURE_NAMES)
+
+
 def _iou(a, b):
     iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))

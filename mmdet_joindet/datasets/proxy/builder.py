@@ -21,7 +21,11 @@ exclusive, stored in COCO ``bbox`` as ``[x1, y1, x2 - x1, y2 - y1]``
 (integer valued floats). ``area`` is the number of those pixels. A later
 object may hide a little of an earlier one (boxes overlap with IoU < 0.3 and a
 later mask hides at most 20% of an earlier one's pixels); the earlier box
-stays the box of its whole pasted mask.
+stays the box of its whole pasted mask. Each image entry also names its
+``background`` (the scikit-image picture it is a crop of): several of the
+photographs hold real, unlabeled objects (coins, a cup, faces) that an
+unsupervised method may rightly find, so benchmarks can report them
+apart from the textures.
 
 Layout under ``out``::
 
@@ -48,7 +52,7 @@ import cv2
 import numpy as np
 
 from mmdet_joindet.testing.shapes_coco import (PHOTO_NAMES, _load_photos,
-                                               _photo_background)
+                                               _photo_crop)
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 # Textures of scikit-image's data folder; absent ones (e.g. 'rough_wall' in
@@ -91,9 +95,11 @@ def _dump_json(obj, path: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _backgrounds() -> Tuple[np.ndarray, ...]:
-    """scikit-image's photos and textures, BGR uint8 (loaded once)."""
-    return tuple(_load_photos(PHOTO_NAMES + TEXTURE_NAMES))
+def _backgrounds() -> Tuple[Tuple[str, np.ndarray], ...]:
+    """``(name, image)`` of scikit-image's photos and textures that load,
+    BGR uint8 (loaded once)."""
+    return tuple((name, photo) for name in PHOTO_NAMES + TEXTURE_NAMES
+                 for photo in _load_photos((name, )))
 
 
 @lru_cache(maxsize=1)
@@ -196,16 +202,18 @@ def _colour(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray,
 def _scene(
     rng: np.random.Generator, size: int, scans: np.ndarray, labels: np.ndarray,
     blend: str, contrast: Tuple[float, float]
-) -> Tuple[np.ndarray, List[dict], List[np.ndarray]]:
+) -> Tuple[np.ndarray, List[dict], List[np.ndarray], str]:
     """Draw one image.
 
     Returns:
         tuple: the BGR uint8 image ``[size, size, 3]``; one
         ``dict(bbox=[x, y, w, h], category_id, area)`` per object (COCO
-        box, see the module docstring); and each object's alpha, float32
-        ``[size, size]`` in 0..1, as pasted.
+        box, see the module docstring); each object's alpha, float32
+        ``[size, size]`` in 0..1, as pasted; and the name of the
+        background (scikit-image's).
     """
-    img = _photo_background(rng, size, size, list(_backgrounds()))
+    names, photos = zip(*_backgrounds())
+    img, index = _photo_crop(rng, size, size, list(photos))
     objects, alphas, earlier = [], [], []
     for _ in range(int(rng.integers(1, MAX_OBJECTS + 1))):
         k = int(rng.integers(len(scans)))
@@ -228,7 +236,8 @@ def _scene(
                 category_id=int(labels[k]) + 1,
                 area=float((alpha > 0.5).sum())))
         alphas.append(alpha)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8), objects, alphas
+    img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return img, objects, alphas, names[index]
 
 
 def build_proxy_dataset(out: str,
@@ -297,14 +306,19 @@ def build_proxy_dataset(out: str,
         images, annotations, masks = [], [], []
         for i in range(counts[split]):
             rng = np.random.default_rng([seed, s, i])
-            img, objects, alphas = _scene(rng, size, scans[pool], labels[pool],
-                                          blend, contrast)
+            img, objects, alphas, background = _scene(
+                rng, size, scans[pool], labels[pool], blend, contrast)
             name = f'{i + 1:06d}.png'
             ok, buf = cv2.imencode('.png', img)
             assert ok, 'PNG encoding failed'
             _write_bytes(osp.join(out, split, 'images', name), buf.tobytes())
             images.append(
-                dict(id=i + 1, file_name=name, height=size, width=size))
+                dict(
+                    id=i + 1,
+                    file_name=name,
+                    height=size,
+                    width=size,
+                    background=background))
             for obj in objects:
                 annotations.append(
                     dict(
