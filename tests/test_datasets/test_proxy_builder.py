@@ -132,7 +132,24 @@ def test_real_backgrounds_are_named(built):
         for split in ('unlabeled', 'train', 'val')
         for im in result['coco'][split]['images']
     }
-    assert names and names <= set(PHOTO_NAMES + TEXTURE_NAMES)
+    used = result['manifest']['options']['backgrounds']
+    assert names and names <= set(used) <= set(PHOTO_NAMES + TEXTURE_NAMES)
+
+
+def test_backgrounds_can_be_chosen(tmp_path):
+    result = build_proxy_dataset(
+        str(tmp_path / 'tex'), seed=2, backgrounds=['brick', 'grass'], **SMALL)
+    names = {
+        im['background']
+        for split in ('unlabeled', 'train', 'val')
+        for im in result['coco'][split]['images']
+    }
+    assert names == {'brick', 'grass'}
+    assert result['manifest']['options']['backgrounds'] == ['brick', 'grass']
+    for bad in (['brick', 'no_such_picture'], []):
+        with pytest.raises(ValueError, match='choose among'):
+            build_proxy_dataset(
+                str(tmp_path / 'bad'), seed=2, backgrounds=bad, **SMALL)
 
 
 def _iou(a, b):

@@ -3,7 +3,7 @@
 
     python tools/misc/make_proxy_data.py [--out data/proxy] [--seed 0]
         [--size 128] [--num-unlabeled 2000] [--num-train 500]
-        [--num-val 200] [--blend {feather,hard}]
+        [--num-val 200] [--blend {feather,hard}] [--backgrounds NAME ...]
 
 See :mod:`mmdet_joindet.datasets.proxy.builder` for the layout and boxes.
 """
@@ -27,6 +27,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         default='feather',
         help="'hard': binary masks in random colours (favours selective "
         'search)')
+    parser.add_argument(
+        '--backgrounds',
+        nargs='+',
+        help='scikit-image pictures to crop backgrounds from (default: '
+        'all photographs and textures; e.g. brick grass gravel for scenes '
+        'whose only objects are the digits)')
     args = parser.parse_args(argv)
     result = build_proxy_dataset(
         args.out,
@@ -35,7 +41,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         num_train=args.num_train,
         num_val=args.num_val,
         seed=args.seed,
-        blend=args.blend)
+        blend=args.blend,
+        backgrounds=args.backgrounds)
     counts = result['manifest']['counts']
     print(f'wrote {counts} to {args.out}')
 

@@ -201,7 +201,8 @@ def _colour(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray,
 
 def _scene(
     rng: np.random.Generator, size: int, scans: np.ndarray, labels: np.ndarray,
-    blend: str, contrast: Tuple[float, float]
+    blend: str, contrast: Tuple[float, float],
+    backgrounds: Sequence[Tuple[str, np.ndarray]]
 ) -> Tuple[np.ndarray, List[dict], List[np.ndarray], str]:
     """Draw one image.
 
@@ -212,7 +213,7 @@ def _scene(
         ``[size, size]`` in 0..1, as pasted; and the name of the
         background (scikit-image's).
     """
-    names, photos = zip(*_backgrounds())
+    names, photos = zip(*backgrounds)
     img, index = _photo_crop(rng, size, size, list(photos))
     objects, alphas, earlier = [], [], []
     for _ in range(int(rng.integers(1, MAX_OBJECTS + 1))):
@@ -248,6 +249,7 @@ def build_proxy_dataset(out: str,
                         seed: int = 0,
                         blend: str = 'feather',
                         contrast: Tuple[float, float] = (24., 64.),
+                        backgrounds: Optional[Sequence[str]] = None,
                         keep_masks: bool = False) -> Dict:
     """Write the digits-on-photos proxy detection set under ``out``.
 
@@ -274,6 +276,11 @@ def build_proxy_dataset(out: str,
             distance between a feathered object's colour and the mean
             background under it. Unused by ``'hard'``. Defaults to
             (24, 64).
+        backgrounds (Sequence[str], optional): Names of the scikit-image
+            pictures to crop backgrounds from (``PHOTO_NAMES`` and
+            ``TEXTURE_NAMES`` that load here). None uses all of them.
+            ``TEXTURE_NAMES`` alone gives scenes whose only objects are the
+            digits.
         keep_masks (bool): Also return every object's alpha (for tests).
             Defaults to False.
 
@@ -293,6 +300,14 @@ def build_proxy_dataset(out: str,
     if not 0 < contrast[0] <= contrast[1]:
         raise ValueError(f'need 0 < contrast[0] <= contrast[1], got '
                          f'{contrast}')
+    available = dict(_backgrounds())
+    if backgrounds is None:
+        backgrounds = list(available)
+    unknown = [n for n in backgrounds if n not in available]
+    if unknown or not backgrounds:
+        raise ValueError(f'unknown or unavailable backgrounds {unknown}; '
+                         f'choose among {sorted(available)}')
+    chosen = [(n, available[n]) for n in backgrounds]
     scans, labels = _digits()
     perm = np.random.default_rng([seed, len(SPLITS)]).permutation(len(scans))
     n_val = int(round(VAL_DIGIT_FRACTION * len(scans)))
@@ -306,8 +321,9 @@ def build_proxy_dataset(out: str,
         images, annotations, masks = [], [], []
         for i in range(counts[split]):
             rng = np.random.default_rng([seed, s, i])
-            img, objects, alphas, background = _scene(
-                rng, size, scans[pool], labels[pool], blend, contrast)
+            img, objects, alphas, background = _scene(rng, size, scans[pool],
+                                                      labels[pool], blend,
+                                                      contrast, chosen)
             name = f'{i + 1:06d}.png'
             ok, buf = cv2.imencode('.png', img)
             assert ok, 'PNG encoding failed'
@@ -372,7 +388,7 @@ def build_proxy_dataset(out: str,
             max_iou=MAX_IOU,
             max_cover=MAX_COVER,
             digit_thr=DIGIT_THR,
-            num_backgrounds=len(_backgrounds())),
+            backgrounds=list(backgrounds)),
         subsets=subsets,
         sha256=sha)
     _dump_json(manifest, osp.join(out, 'manifest.json'))
