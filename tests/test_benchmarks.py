@@ -1,0 +1,78 @@
+# Copyright (c) mmdet_joindet contributors. All rights reserved.
+"""The reference rows of the prior-quality benchmark: the oracle cut and
+the cell labels of the label-trained ceiling backbone."""
+import importlib.util
+import os.path as osp
+
+import numpy as np
+import pytest
+
+REPO = osp.dirname(osp.dirname(__file__))
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(REPO, 'benchmarks', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def quality():
+    return _load('bench_prior_quality')
+
+
+def test_oracle_cut_boxes_grid_aligned_objects_exactly(quality):
+    img = np.zeros((64, 48, 3), np.uint8)
+    gt = np.array([[8, 8, 24, 16], [32, 40, 48, 64]], np.float32)
+    boxes = quality.oracle_method(8)(img, gt)
+    # largest first
+    np.testing.assert_array_equal(boxes, gt[[1, 0]])
+
+
+def test_oracle_cut_merges_touching_objects_and_snaps_to_the_grid(quality):
+    img = np.zeros((32, 32, 3), np.uint8)
+    touching = np.array([[0, 0, 8, 8], [8, 0, 16, 8]], np.float32)
+    np.testing.assert_array_equal(
+        quality.oracle_method(8)(img, touching), [[0, 0, 16, 8]])
+    # [1, 7) holds the centres 2 and 6 of 4 px cells: two cells a side
+    np.testing.assert_array_equal(
+        quality.oracle_method(4)(img, np.array([[1, 1, 7, 7]], np.float32)),
+        [[0, 0, 8, 8]])
+    # [1, 3) holds the centre 2 of a 4 px cell, not the centre 4 of 8 px
+    small = np.array([[1, 1, 3, 3]], np.float32)
+    np.testing.assert_array_equal(
+        quality.oracle_method(4)(img, small), [[0, 0, 4, 4]])
+    assert quality.oracle_method(8)(img, small).shape == (0, 4)
+    assert quality.oracle_method(8)(img, np.zeros((0, 4))).shape == (0, 4)
+
+
+def test_recall_counts_a_hit_once_per_object(quality):
+    gts = {1: np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32)}
+    preds = {1: np.array([[0, 0, 10, 10], [1, 1, 10, 10]], np.float32)}
+    np.testing.assert_allclose(
+        quality.recall_at(gts, preds, 30, [0.5, 0.95]), [0.5, 0.5])
+    np.testing.assert_allclose(
+        quality.recall_at(gts, {1: preds[1][1:]}, 30, [0.5, 0.95]), [0.5, 0.0])
+
+
+def test_setting_parser_names_bad_input(quality):
+    assert quality.parse_setting('2,16,raw,0.3') == (2.0, 1, False, 0.3)
+    for bad in ('2,12,raw,0.3', '2,8,centered,0.2', '2,8'):
+        with pytest.raises(Exception, match='--setting must be'):
+            quality.parse_setting(bad)
+
+
+def test_ceiling_labels_cells_by_the_smallest_box():
+    ceiling = _load('label_ceiling_backbone')
+    boxes = np.array([[0, 0, 32, 32], [8, 8, 24, 24]], np.float32)
+    got = ceiling.cell_labels(boxes, np.array([3, 5]), (5, 4), 8, 10)
+    expected = np.full((5, 4), 10)
+    expected[:4, :4] = 3
+    expected[1:3, 1:3] = 5
+    np.testing.assert_array_equal(got, expected)
+    # a cell is in a box when its centre is: (12, 12) is, (4, 4) is not
+    got = ceiling.cell_labels(
+        np.array([[5, 5, 13, 13]], np.float32), np.array([0]), (2, 2), 8, 10)
+    np.testing.assert_array_equal(got, [[10, 10], [10, 0]])
