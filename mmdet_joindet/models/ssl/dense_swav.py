@@ -29,7 +29,6 @@ def sinkhorn(scores: Tensor, eps: float = 0.05, iters: int = 3) -> Tensor:
     Returns:
         Tensor: Float32 ``[N, K]`` codes, each row a distribution.
     """
-    # In the log domain, so that no score range under- or overflows.
     log_q = scores.float().t() / eps  # [K, N]
     num_protos, num_samples = log_q.shape
     for _ in range(iters):
@@ -79,8 +78,8 @@ def matching_grid(geom_a: Tensor, geom_b: Tensor, size: int,
             pos_b = torch.where(flip_b[:, None] > 0, size - pos_b, pos_b)
         return pos_b  # [B, L]
 
-    xb = axis(u, geom_a[:, 0::2][:, :2], geom_b[:, 0::2][:, :2], geom_a[:, 4],
-              geom_b[:, 4])
+    xb = axis(u, geom_a[:, [0, 2]], geom_b[:, [0, 2]], geom_a[:, 4], geom_b[:,
+                                                                            4])
     yb = axis(v, geom_a[:, [1, 3]], geom_b[:, [1, 3]], None, None)
     x = xb[:, None, :].expand(-1, h, -1)
     y = yb[:, :, None].expand(-1, -1, w)
