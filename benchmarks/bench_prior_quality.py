@@ -135,6 +135,17 @@ def eigen_method(net, stride_idx, centre, tau, scale=1):
     return run
 
 
+def cells_in_boxes(boxes, shape, stride):
+    """Bool ``[K, h, w]``: cell ``(i, j)`` of a ``stride`` px grid has its
+    centre ``((j + 0.5) stride, (i + 0.5) stride)`` in box ``k``
+    (``x1 <= x < x2``, pixels, xyxy)."""
+    cy = (np.arange(shape[0]) + 0.5) * stride
+    cx = (np.arange(shape[1]) + 0.5) * stride
+    b = np.asarray(boxes, np.float64).reshape(-1, 1, 1, 4)
+    return ((cy[:, None] >= b[..., 1]) & (cy[:, None] < b[..., 3]) &
+            (cx[None] >= b[..., 0]) & (cx[None] < b[..., 2]))
+
+
 def oracle_method(stride):
     """R0's boxing of a perfect foreground: cells (``stride`` px, original
     image) whose centre lies in a ground-truth box."""
@@ -142,12 +153,8 @@ def oracle_method(stride):
 
     def run(img, gt):
         h, w = img.shape[:2]
-        cy = (np.arange(-(-h // stride)) + 0.5) * stride
-        cx = (np.arange(-(-w // stride)) + 0.5) * stride
-        fg = np.zeros((len(cy), len(cx)), bool)
-        for x1, y1, x2, y2 in gt:
-            fg |= ((cy[:, None] >= y1) & (cy[:, None] < y2) & (cx[None] >= x1)
-                   & (cx[None] < x2))
+        grid = (-(-h // stride), -(-w // stride))
+        fg = cells_in_boxes(gt, grid, stride).any(0)
         boxes = region_boxes(torch.from_numpy(fg)).numpy() * stride
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)

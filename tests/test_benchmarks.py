@@ -3,16 +3,22 @@
 the cell labels of the label-trained ceiling backbone."""
 import importlib.util
 import os.path as osp
+import sys
 
 import numpy as np
 import pytest
 
 REPO = osp.dirname(osp.dirname(__file__))
+BENCHMARKS = osp.join(REPO, 'benchmarks')
 
 
 def _load(name):
+    """A script of ``benchmarks/`` as a module (run as scripts, they import
+    each other from their own folder)."""
+    if BENCHMARKS not in sys.path:
+        sys.path.append(BENCHMARKS)
     spec = importlib.util.spec_from_file_location(
-        name, osp.join(REPO, 'benchmarks', f'{name}.py'))
+        name, osp.join(BENCHMARKS, f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
