@@ -22,12 +22,7 @@ model = dict(
         norm_eval=False,
         init_cfg=None),
     view_size=size,
-    num_prototypes=64,
-    data_preprocessor=dict(
-        type='MultiViewDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True))
+    num_prototypes=64)  # data_preprocessor: the default (ImageNet, RGB)
 
 # Smaller crops than BYOL's (10-50% of the image instead of 20-100%): each
 # view is magnified 1.1-2.4x, near the 2x at which the priors are read,

@@ -1,16 +1,17 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 import copy
 import math
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
-from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 from torch import Tensor
+
+from .base import BaseTwoViewModel
 
 
 def mlp(in_channels: int, hidden_channels: int,
@@ -38,7 +39,7 @@ def byol_loss(pred: Tensor, target: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class BYOL(BaseModel):
+class BYOL(BaseTwoViewModel):
     """BYOL: self-supervised pretraining of the backbone whose feature maps
     JoinDet's eigen attention map reads (its region priors).
 
@@ -83,9 +84,8 @@ class BYOL(BaseModel):
         total_updates (int, optional): Steps of the cosine increase of
             ``tau`` to 1 (the run's ``max_iters``). Defaults to None
             (constant ``tau``).
-        data_preprocessor (dict, optional): Defaults to
-            :class:`MultiViewDataPreprocessor` with ImageNet mean/std,
-            BGR to RGB.
+        data_preprocessor (dict, optional): Defaults to None
+            (:class:`BaseTwoViewModel`'s default).
         init_cfg (dict, optional): Defaults to None.
     """
 
@@ -97,15 +97,8 @@ class BYOL(BaseModel):
                  out_channels: int = 128,
                  momentum: float = 0.99,
                  total_updates: Optional[int] = None,
-                 data_preprocessor: OptConfigType = dict(
-                     type='MultiViewDataPreprocessor',
-                     mean=[123.675, 116.28, 103.53],
-                     std=[58.395, 57.12, 57.375],
-                     bgr_to_rgb=True),
+                 data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
-        if isinstance(data_preprocessor, dict):  # mmdet's registry, in
-            # any default scope (mmengine's BaseModel would use its own)
-            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not 0 <= momentum <= 1:
@@ -186,11 +179,14 @@ class BYOL(BaseModel):
         feats = self.backbone(views)[-1]
         return self.projector(feats.mean(dim=(2, 3)))
 
-    def loss(self, inputs: Tensor) -> Dict[str, Tensor]:
+    def loss(self,
+             inputs: Tensor,
+             data_samples: Optional[Sequence] = None) -> Dict[str, Tensor]:
         """The symmetric BYOL loss of two views per image.
 
         Args:
             inputs (Tensor): ``[B, 2, 3, H, W]`` normalised views.
+            data_samples (list, optional): Unused (the views' geometry).
 
         Returns:
             dict: ``loss``: a scalar tensor.
@@ -214,29 +210,3 @@ class BYOL(BaseModel):
         proj = proj.roll(inputs.shape[0], dims=0)
         # mean over 2B pairs; x2 = the paper's sum of the two losses
         return dict(loss=2 * byol_loss(pred, proj))
-
-    def forward(self,
-                inputs: Tensor,
-                data_samples: Optional[list] = None,
-                mode: str = 'tensor') -> Union[Dict[str, Tensor], Tuple]:
-        """``'loss'``: :meth:`loss`; ``'tensor'``: backbone features.
-
-        Args:
-            inputs (Tensor): ``[B, 2, 3, H, W]`` views for ``'loss'``;
-                ``[B, 3, H, W]`` or ``[B, V, 3, H, W]`` (flattened to
-                ``B * V`` images, sample-major) for ``'tensor'``.
-            data_samples (list, optional): Unused.
-            mode (str): ``'loss'`` or ``'tensor'``.
-
-        Returns:
-            dict | tuple[Tensor]: The loss dict, or the online backbone's
-            outputs (``[N, C_i, H_i, W_i]`` per ``out_indices``).
-        """
-        if mode == 'loss':
-            return self.loss(inputs)
-        if mode == 'tensor':
-            if inputs.dim() == 5:
-                inputs = inputs.flatten(0, 1)
-            return tuple(self.backbone(inputs))
-        raise RuntimeError(f"BYOL supports modes 'loss' and 'tensor', not "
-                           f'{mode!r}')

@@ -1,14 +1,15 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
-from mmengine.model import BaseModel
 from torch import Tensor
+
+from .base import BaseTwoViewModel
 
 
 @torch.no_grad()
@@ -89,16 +90,16 @@ def matching_grid(geom_a: Tensor, geom_b: Tensor, size: int,
 
 
 @MODELS.register_module()
-class DenseSwAV(BaseModel):
+class DenseSwAV(BaseTwoViewModel):
     """Dense SwAV: pixel-level swapped prediction of cluster assignments.
 
     The backbone under JoinDet's eigen attention map needs feature maps in
     which the cells of an object resemble each other and differ from the
     background's (a normalized cut then isolates them). Image-level
     objectives (BYOL: :class:`BYOL`) only shape the pooled feature; on
-    the proxy scenes, crops of a dozen photographs with small digits pasted
-    in, BYOL's invariant is mostly the background photograph, and its
-    maps give no better cut than random weights (``docs/benchmarks.md``).
+    the proxy scenes (small digits blended into crops of a dozen
+    photographs) BYOL's maps gave no better cut than random weights
+    (``docs/benchmarks.md``).
     This applies SwAV's objective (Caron et al. 2020) to every cell: each
     level's cells are projected (1x1 convs) onto ``K`` prototypes; the
     Sinkhorn-equipartitioned assignment (:func:`sinkhorn`) of the cells of
@@ -108,18 +109,20 @@ class DenseSwAV(BaseModel):
     geometry that :class:`TwoViews` records (:func:`matching_grid`);
     targets are bilinearly sampled there, and cells outside the other
     view are left out. Equipartition over all cells of a batch clusters
-    *local appearance across images*: cells of digit strokes, recurring in
-    every image, share prototypes and part from each photograph's texture
-    (the dense counterpart of SwAV's image clusters; DenseCL, Wang et al.
-    2021, and PixPro, Xie et al. 2021, match locations the same way, but
-    contrast or propagate instead of clustering). Like SwAV it needs no
+    *local appearance across images*; the intent is that cells of the
+    objects, recurring in every image, share prototypes and part from the
+    backgrounds' textures (how far that goes is measured in
+    ``docs/benchmarks.md``). This is the dense counterpart of SwAV's image
+    clusters; DenseCL (Wang et al. 2021) and PixPro (Xie et al. 2021)
+    match locations the same way, but contrast or propagate instead of
+    clustering. Like SwAV it needs no
     momentum network and no negatives, so small CPU batches work; unlike
     SwAV's queue-free small-batch regime, a batch here holds thousands of
     cells, enough for equipartition.
 
-    Every level in ``levels`` gets its own head and prototypes and its
-    loss is averaged with the others', so every backbone stage that
-    feeds one of them is trained (use all stages so that an exported
+    Every level of the backbone's ``out_indices`` gets its own head and
+    prototypes and its loss is averaged with the others', so every stage
+    that feeds one of them is trained (use all stages so that an exported
     backbone has no untrained layer).
 
     Args:
@@ -133,9 +136,8 @@ class DenseSwAV(BaseModel):
             (SwAV).
         sinkhorn_eps (float): Defaults to 0.05 (SwAV).
         sinkhorn_iters (int): Defaults to 3 (SwAV).
-        data_preprocessor (dict, optional): Defaults to
-            :class:`MultiViewDataPreprocessor` with ImageNet mean/std, BGR
-            to RGB.
+        data_preprocessor (dict, optional): Defaults to None
+            (:class:`BaseTwoViewModel`'s default).
         init_cfg (dict, optional): Defaults to None.
     """
 
@@ -148,14 +150,8 @@ class DenseSwAV(BaseModel):
                  temperature: float = 0.1,
                  sinkhorn_eps: float = 0.05,
                  sinkhorn_iters: int = 3,
-                 data_preprocessor: OptConfigType = dict(
-                     type='MultiViewDataPreprocessor',
-                     mean=[123.675, 116.28, 103.53],
-                     std=[58.395, 57.12, 57.375],
-                     bgr_to_rgb=True),
+                 data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not temperature > 0 or not sinkhorn_eps > 0:
@@ -259,25 +255,3 @@ class DenseSwAV(BaseModel):
         return dict(
             loss=torch.stack(losses).mean(),
             matched=torch.stack(matched).mean().detach())
-
-    def forward(self,
-                inputs: Tensor,
-                data_samples: Optional[list] = None,
-                mode: str = 'tensor') -> Union[Dict[str, Tensor], Tuple]:
-        """``'loss'``: :meth:`loss`; ``'tensor'``: backbone features.
-
-        Args:
-            inputs (Tensor): ``[B, 2, 3, S, S]`` views for ``'loss'``;
-                ``[B, 3, H, W]`` or ``[B, V, 3, H, W]`` for ``'tensor'``.
-            data_samples (list, optional): The views' geometry
-                (``'loss'``).
-            mode (str): ``'loss'`` or ``'tensor'``.
-        """
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'tensor':
-            if inputs.dim() == 5:
-                inputs = inputs.flatten(0, 1)
-            return tuple(self.backbone(inputs))
-        raise RuntimeError("DenseSwAV supports modes 'loss' and 'tensor', "
-                           f'not {mode!r}')

@@ -20,17 +20,20 @@ def test_packs_two_augmented_uint8_views(photos):
     assert gray.shape == (2, 3, 24, 24)
 
 
-def test_without_colour_ops_a_view_is_the_resized_image_maybe_flipped():
-    rng = np.random.default_rng(0)
-    img = rng.integers(0, 255, (60, 60, 3), dtype=np.uint8)
-    plain = TwoViews(
-        size=30,
-        scale=(1.0, 1.0),
-        ratio=(1.0, 1.0),
+def geometry_only(**kwargs) -> TwoViews:
+    """TwoViews without its colour operations: crops and flips only."""
+    return TwoViews(
         jitter_prob=0,
         gray_prob=0,
         blur_probs=(0, 0),
-        solarize_probs=(0, 0))
+        solarize_probs=(0, 0),
+        **kwargs)
+
+
+def test_without_colour_ops_a_view_is_the_resized_image_maybe_flipped():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (60, 60, 3), dtype=np.uint8)
+    plain = geometry_only(size=30, scale=(1.0, 1.0), ratio=(1.0, 1.0))
     resized = cv2.resize(img, (30, 30), interpolation=cv2.INTER_LINEAR)
     np.random.seed(1)
     for _ in range(4):
@@ -43,13 +46,7 @@ def test_without_colour_ops_a_view_is_the_resized_image_maybe_flipped():
 def test_geometry_says_which_crop_and_flip_made_each_view():
     rng = np.random.default_rng(2)
     img = rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)
-    plain = TwoViews(
-        size=16,
-        scale=(0.1, 0.6),
-        jitter_prob=0,
-        gray_prob=0,
-        blur_probs=(0, 0),
-        solarize_probs=(0, 0))
+    plain = geometry_only(size=16, scale=(0.1, 0.6))
     np.random.seed(3)
     flips = set()
     for _ in range(8):
