@@ -74,7 +74,13 @@ class EigenRegionPriorGenerator(BaseObjectPriorGenerator):
     complete and there is no cut (no priors). ``centre=True`` subtracts each
     image's mean feature over its valid cells first
     (:func:`mmdet_joindet.priors.centre_features`): set it for backbone
-    features, leave it off for encoder outputs, which are not one-signed.
+    features whose graph is complete, leave it off for encoder outputs,
+    which are not one-signed. It is not free: on features that already
+    part objects from background (a ResNet trained with the labels of the
+    proxy set) centring removes the background's shared direction, the
+    background cells stop resembling each other and the cut is lost
+    (class-agnostic recall 22.5% raw, 1.6% centred; ``docs/benchmarks.md``):
+    measure both on a new backbone.
 
     Defaults not given by the paper (our defaults): the coarsest level
     (``level=-1``; stride 32 of ResNet C5), ``tau=0.2`` and ``eps=1e-5``
