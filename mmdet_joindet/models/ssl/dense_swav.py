@@ -120,6 +120,10 @@ class DenseSwAV(BaseTwoViewModel):
     SwAV's queue-free small-batch regime, a batch here holds thousands of
     cells, enough for equipartition.
 
+    Distributed training: each process equipartitions the cells of its
+    own batch (SwAV all-reduces the Sinkhorn sums across processes; not
+    done here, so the codes depend on the per-process batch).
+
     Every level of the backbone's ``out_indices`` gets its own head and
     prototypes and its loss is averaged with the others', so every stage
     that feeds one of them is trained (use all stages so that an exported
