@@ -185,6 +185,24 @@ def test_subsets_and_manifest(built):
     assert len(manifest['sha256']) == 5
 
 
+def test_labeled_images_are_disjoint_from_unlabeled_and_val(built):
+    """No image (by content) of the labeled train split, hence of its
+    1%/10% subsets, is in the unlabeled pretraining set or in val."""
+    root, result = built['feather']
+
+    def digests(split):
+        out = set()
+        for im in result['coco'][split]['images']:
+            path = osp.join(root, split, 'images', im['file_name'])
+            with open(path, 'rb') as f:
+                out.add(hashlib.sha256(f.read()).hexdigest())
+        return out
+
+    train, unlabeled, val = (digests(s) for s in ('train', 'unlabeled', 'val'))
+    assert len(train) == 10 and len(unlabeled) == 12 and len(val) == 6
+    assert not train & unlabeled and not train & val and not unlabeled & val
+
+
 def test_coco_jsons_load(built):
     root, _ = built['feather']
     expected = {
