@@ -16,7 +16,7 @@ import torch
 
 import mmdet_joindet  # noqa: F401  (checkpoint allow-list)
 from mmdet_joindet.datasets import PriorStore
-from mmdet_joindet.testing import make_shapes_coco
+from mmdet_joindet.testing import make_shapes_coco, run_checked
 
 REPO = osp.dirname(osp.dirname(osp.dirname(__file__)))
 CONFIG = osp.join(REPO, 'configs/joindet/joindet_r18-tiny_1xb2-3e_shapes.py')
@@ -49,11 +49,7 @@ def train(cwd, work_dir, *options, nproc=1, timeout=600):
     if nproc > 1:
         cmd += ['--launcher', 'pytorch']
     cmd += ['--cfg-options', *DETERMINISTIC, *options]
-    proc = subprocess.run(
-        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-6000:]
-    return out
+    return run_checked(cmd, cwd, env, timeout)
 
 
 def rounds_equal(a, b):
@@ -232,10 +228,7 @@ def test_compute_r0_tool(tmp_path):
         sys.executable,
         osp.join(REPO, 'tools/compute_r0.py'), CONFIG, '--work-dir', 'wd'
     ]
-    proc = subprocess.run(
-        cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout + proc.stderr
+    out = run_checked(cmd, str(tmp_path), env)
     assert 'R0: 3 images on rank 0' in out and 'img/s' in out
     store = PriorStore(str(tmp_path / 'wd' / 'priors'))
     assert store.rounds() == [0] and store.current_round() == 0

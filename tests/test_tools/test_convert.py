@@ -4,7 +4,6 @@ import importlib.util
 import os
 import os.path as osp
 import pickle
-import subprocess
 import sys
 
 import numpy as np
@@ -19,7 +18,7 @@ from mmengine.optim import MultiStepLR, OptimWrapper
 from mmengine.runner import load_checkpoint, save_checkpoint
 
 import mmdet_joindet
-from mmdet_joindet.testing import tiny_detr_config
+from mmdet_joindet.testing import run_checked, tiny_detr_config
 from mmdet_joindet.utils import convert_checkpoint
 
 REPO = osp.dirname(osp.dirname(osp.dirname(__file__)))
@@ -160,19 +159,17 @@ def test_cli_converts_a_runner_checkpoint(plain, tmp_path):
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [REPO] + [p for p in [env.get('PYTHONPATH')] if p])
-    proc = subprocess.run([sys.executable, TOOL,
-                           str(src), str(dst)],
-                          cwd=REPO,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    stdout = run_checked([sys.executable, TOOL,
+                          str(src), str(dst)],
+                         REPO,
+                         env,
+                         timeout=120,
+                         merge_stderr=False)
     source = model.state_dict()
     num_emb = sum(k.startswith(EMB) for k in source)
     num_cls = sum(k.startswith(CLS) for k in source)
     assert num_emb == 6 and num_cls > 0
-    assert proc.stdout.strip().splitlines()[-1] == (
+    assert stdout.strip().splitlines()[-1] == (
         f'{src} -> {dst}: kept {len(source) - num_emb - num_cls} keys, '
         f'dropped {num_emb + num_cls}: bbox_head.cls_branches ({num_cls}), '
         f'bbox_head.emb_branch ({num_emb})')  # in state-dict order

@@ -5,7 +5,6 @@ iterations and exports a backbone that mmdet's ResNet loads as
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import cv2
@@ -15,6 +14,7 @@ import torch
 from mmdet.models.backbones import ResNet
 
 import mmdet_joindet  # noqa: F401  (checkpoint allow-list)
+from mmdet_joindet.testing import run_checked
 
 REPO = osp.dirname(osp.dirname(osp.dirname(__file__)))
 TOOL = osp.join(REPO, 'tools/train_ssl_backbone.py')
@@ -53,15 +53,8 @@ def test_tool_exports_a_pretrained_resnet(tmp_path, config, options):
         osp.join(REPO, 'configs/ssl', config), '--work-dir',
         str(work_dir)
     ]
-    proc = subprocess.run(
-        cmd + ['--cfg-options', *options],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'loss:' in proc.stdout + proc.stderr  # the logger's loss log
+    out = run_checked(cmd + ['--cfg-options', *options], REPO, env, 120)
+    assert 'loss:' in out  # the logger's loss log
     path = str(work_dir / 'backbone.pth')
     files = os.listdir(work_dir)
     assert {'backbone.pth', 'iter_3.pth'} <= set(files)
