@@ -255,8 +255,8 @@ def write_png(path, bgr):
     """A 256-colour palette PNG (a quarter of the RGB file's size)."""
     from PIL import Image
     rgb = Image.fromarray(np.ascontiguousarray(bgr[..., ::-1]))
-    rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
-        path, optimize=True)
+    palette = rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    palette.save(path, optimize=True)
 
 
 def _corners(box, scale):
