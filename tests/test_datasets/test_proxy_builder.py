@@ -185,6 +185,48 @@ def test_subsets_and_manifest(built):
     assert len(manifest['sha256']) == 5
 
 
+def test_object_centric_split(built, tmp_path):
+    """``num_object_centric`` adds one large, roughly centred digit per
+    image on the same backgrounds, and leaves every other file's bytes
+    (the manifest aside) as they were."""
+    root, _ = built['feather']
+    out = str(tmp_path / 'centric')
+    result = build_proxy_dataset(
+        out, seed=3, num_object_centric=8, keep_masks=True, **SMALL)
+    ref, hashes = _hashes(root), _hashes(out)
+    del ref['manifest.json']
+    assert {k: hashes[k] for k in ref} == ref
+    extra = sorted(set(hashes) - set(ref) - {'manifest.json'})
+    assert extra == [
+        'object_centric/images/%06d.png' % i for i in range(1, 9)
+    ] + ['object_centric/object_centric.json']
+    coco = json.load(open(osp.join(out, 'object_centric/object_centric.json')))
+    assert coco['annotations'] == [] and len(coco['images']) == 8
+    assert coco == result['coco']['object_centric']
+    assert result['manifest']['counts']['object_centric'] == 8
+    assert result['manifest']['sha256'][
+        'object_centric/object_centric.json'] == hashes[
+            'object_centric/object_centric.json']
+    for im, alphas in zip(coco['images'], result['masks']['object_centric']):
+        assert len(alphas) == 1
+        ys, xs = np.nonzero(alphas[0] > 0.5)
+        w, h = xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()
+        # the scan's rectangle: side 0.4..0.8 of 96 px, aspect 3:4..4:3;
+        # a digit's tight box is >= 0.8 of its scan's height (all 1,797)
+        assert 0.8 * 0.4 * 96 * np.sqrt(0.75) - 1 <= h <= 96
+        assert max(w, h) <= 0.8 * 96 * np.sqrt(4 / 3) + 1
+        # centre within 0.15 * 96 of the image's, plus the digit's offset
+        # inside its rectangle (<= 0.175 of its width, 0.1 of its height)
+        assert abs((xs.min() + xs.max() + 1) / 2 - 48) <= 14.4 + 0.175 * 89
+        assert abs((ys.min() + ys.max() + 1) / 2 - 48) <= 14.4 + 0.1 * 89
+        img = cv2.imread(
+            osp.join(out, 'object_centric/images', im['file_name']))
+        assert img.shape == (96, 96, 3)
+    with pytest.raises(ValueError, match='num_object_centric'):
+        build_proxy_dataset(
+            str(tmp_path / 'bad'), num_object_centric=-1, **SMALL)
+
+
 def test_labeled_images_are_disjoint_from_unlabeled_and_val(built):
     """No image (by content) of the labeled train split, hence of its
     1%/10% subsets, is in the unlabeled pretraining set or in val."""
@@ -262,12 +304,14 @@ def test_cli(tmp_path):
     out = str(tmp_path / 'cli')
     tool.main([
         '--out', out, '--size', '64', '--num-unlabeled', '2', '--num-train',
-        '3', '--num-val', '2', '--seed', '1', '--blend', 'hard'
+        '3', '--num-val', '2', '--num-object-centric', '2', '--seed', '1',
+        '--blend', 'hard'
     ])
     manifest = json.load(open(osp.join(out, 'manifest.json')))
     assert manifest['options']['blend'] == 'hard'
     assert manifest['options']['size'] == 64
     counts = manifest['counts']
-    assert (counts['unlabeled'], counts['train'], counts['val']) == (2, 3, 2)
+    assert (counts['unlabeled'], counts['train'], counts['val'],
+            counts['object_centric']) == (2, 3, 2, 2)
     with pytest.raises(ValueError):
         build_proxy_dataset(str(tmp_path / 'bad'), blend='soft')

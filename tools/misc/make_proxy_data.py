@@ -3,7 +3,8 @@
 
     python tools/misc/make_proxy_data.py [--out data/proxy] [--seed 0]
         [--size 128] [--num-unlabeled 2000] [--num-train 500]
-        [--num-val 200] [--blend {feather,hard}] [--backgrounds NAME ...]
+        [--num-val 200] [--num-object-centric 0] [--blend {feather,hard}]
+        [--backgrounds NAME ...]
 
 See :mod:`mmdet_joindet.datasets.proxy.builder` for the layout and boxes.
 """
@@ -20,6 +21,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--num-unlabeled', type=int, default=2000)
     parser.add_argument('--num-train', type=int, default=500)
     parser.add_argument('--num-val', type=int, default=200)
+    parser.add_argument(
+        '--num-object-centric',
+        type=int,
+        default=0,
+        help='also write object_centric/: unlabeled images of one large '
+        'digit near the centre (the part ImageNet plays for the paper\'s '
+        'SwAV backbone)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--blend',
@@ -40,6 +48,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         num_unlabeled=args.num_unlabeled,
         num_train=args.num_train,
         num_val=args.num_val,
+        num_object_centric=args.num_object_centric,
         seed=args.seed,
         blend=args.blend,
         backgrounds=args.backgrounds)

@@ -31,6 +31,8 @@ Layout under ``out``::
 
     manifest.json           seed, counts, options, subset ids, sha256s
     unlabeled/unlabeled.json, unlabeled/images/000001.png ...
+    object_centric/object_centric.json, object_centric/images/...
+                            (only with ``num_object_centric > 0``)
     train/train.json, train/train_1pct.json, train/train_10pct.json,
     train/images/...
     val/val.json, val/images/...
@@ -73,6 +75,13 @@ MAX_TRIES = 20  # placements tried per object before it is dropped
 DIGIT_THR = 0.4
 FEATHER_SIGMA = (0.5, 0.025)  # Gaussian sigma = max(a, b * object side)
 VAL_DIGIT_FRACTION = 0.2
+# The ``object_centric/`` split: one digit per image, its side uniform in
+# OBJECT_SIDE of the image side, its centre within OBJECT_SHIFT of the
+# image centre; image ``i`` uses ``default_rng([seed, CENTRIC_INDEX, i])``
+# (0..2 are the SPLITS, 3 the digit permutation).
+OBJECT_SIDE = (0.4, 0.8)
+OBJECT_SHIFT = 0.15
+CENTRIC_INDEX = 4
 
 
 def _sha256(data: bytes) -> str:
@@ -160,22 +169,28 @@ def _place(
         ph = min(size, max(MIN_SIDE, int(round(side / np.sqrt(aspect)))))
         x = int(rng.integers(0, size - pw + 1))
         y = int(rng.integers(0, size - ph + 1))
-        up = cv2.resize(scan, (pw, ph), interpolation=cv2.INTER_CUBIC)
-        hard = np.zeros((size, size), np.float32)
-        hard[y:y + ph, x:x + pw] = up > DIGIT_THR
+        hard, soft = _alphas(scan, (x, y, pw, ph), size, side)
         mask = hard > 0.5
         box = _tight_box(mask)
         if box is None or any(
                 _iou(box, b) >= MAX_IOU or _cover(mask, m) > MAX_COVER
-                for b, m in earlier):
-            continue
-        sigma = max(FEATHER_SIGMA[0], FEATHER_SIGMA[1] * side)
-        soft = cv2.GaussianBlur(hard, (0, 0), sigma)
-        if not (soft > 0.5).any():
+                for b, m in earlier) or not (soft > 0.5).any():
             continue
         earlier.append((box, mask))
         return hard, soft
     return None
+
+
+def _alphas(scan: np.ndarray, rect: Tuple[int, int, int, int], size: int,
+            side: float) -> Tuple[np.ndarray, np.ndarray]:
+    """The hard and feathered alphas of ``scan`` scaled into ``rect``
+    ``(x, y, w, h)`` of a ``size`` px image, float32 ``[size, size]``."""
+    x, y, w, h = rect
+    up = cv2.resize(scan, (w, h), interpolation=cv2.INTER_CUBIC)
+    hard = np.zeros((size, size), np.float32)
+    hard[y:y + h, x:x + w] = up > DIGIT_THR
+    sigma = max(FEATHER_SIGMA[0], FEATHER_SIGMA[1] * side)
+    return hard, cv2.GaussianBlur(hard, (0, 0), sigma)
 
 
 def _colour(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray,
@@ -222,23 +237,64 @@ def _scene(
         if placed is None:
             continue
         alpha = placed[0] if blend == 'hard' else placed[1]
-        rx1, ry1, rx2, ry2 = _tight_box(alpha > 0)  # where it paints
-        a = alpha[ry1:ry2, rx1:rx2, None]
-        region = img[ry1:ry2, rx1:rx2]
-        colour = _colour(rng, region, a[..., 0], blend, contrast)
-        img[ry1:ry2, rx1:rx2] = region * (1 - a) + colour * a
-        x1, y1, x2, y2 = _tight_box(alpha > 0.5)
-        objects.append(
-            dict(
-                bbox=[float(x1),
-                      float(y1),
-                      float(x2 - x1),
-                      float(y2 - y1)],
-                category_id=int(labels[k]) + 1,
-                area=float((alpha > 0.5).sum())))
+        objects.append(_paste(rng, img, alpha, labels[k], blend, contrast))
         alphas.append(alpha)
     img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     return img, objects, alphas, names[index]
+
+
+def _object_centric(
+    rng: np.random.Generator, size: int, scans: np.ndarray, labels: np.ndarray,
+    blend: str, contrast: Tuple[float, float],
+    backgrounds: Sequence[Tuple[str, np.ndarray]]
+) -> Tuple[np.ndarray, List[dict], List[np.ndarray], str]:
+    """Draw one image of the ``object_centric/`` split.
+
+    One digit, its side uniform in ``OBJECT_SIDE`` of ``size`` (aspect
+    0.75..1.33), its centre uniform within ``OBJECT_SHIFT * size`` of the
+    image centre (clipped into the image), blended as in :func:`_scene`.
+    These images play the part ImageNet's photographs play for the paper's
+    SwAV backbone: one large, roughly centred object per image. Returns
+    what :func:`_scene` returns, with exactly one object.
+    """
+    names, photos = zip(*backgrounds)
+    img, index = _photo_crop(rng, size, size, list(photos))
+    k = int(rng.integers(len(scans)))
+    side = float(rng.uniform(*OBJECT_SIDE)) * size
+    aspect = float(np.exp(rng.uniform(np.log(0.75), np.log(4 / 3))))
+    w = min(size, int(round(side * np.sqrt(aspect))))
+    h = min(size, int(round(side / np.sqrt(aspect))))
+    cx, cy = size / 2 + rng.uniform(-OBJECT_SHIFT, OBJECT_SHIFT, 2) * size
+    x = int(np.clip(round(cx - w / 2), 0, size - w))
+    y = int(np.clip(round(cy - h / 2), 0, size - h))
+    hard, soft = _alphas(scans[k], (x, y, w, h), size, side)
+    alpha = hard if blend == 'hard' else soft
+    obj = _paste(rng, img, alpha, labels[k], blend, contrast)
+    img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return img, [obj], [alpha], names[index]
+
+
+def _paste(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray,
+           label: int, blend: str, contrast: Tuple[float, float]) -> dict:
+    """Blend one object of ``alpha`` (float32 ``[H, W]``, 0..1) into the
+    float ``img`` ``[H, W, 3]`` in place, coloured by :func:`_colour`.
+
+    Returns:
+        dict: ``bbox=[x, y, w, h]`` (the tight box of ``alpha > 0.5``, see
+        the module docstring), ``category_id=label + 1``, ``area``.
+    """
+    rx1, ry1, rx2, ry2 = _tight_box(alpha > 0)  # where it paints
+    a = alpha[ry1:ry2, rx1:rx2, None]
+    region = img[ry1:ry2, rx1:rx2]
+    colour = _colour(rng, region, a[..., 0], blend, contrast)
+    img[ry1:ry2, rx1:rx2] = region * (1 - a) + colour * a
+    x1, y1, x2, y2 = _tight_box(alpha > 0.5)
+    return dict(
+        bbox=[float(x1), float(y1),
+              float(x2 - x1),
+              float(y2 - y1)],
+        category_id=int(label) + 1,
+        area=float((alpha > 0.5).sum()))
 
 
 def build_proxy_dataset(out: str,
@@ -246,6 +302,7 @@ def build_proxy_dataset(out: str,
                         num_unlabeled: int = 2000,
                         num_train: int = 500,
                         num_val: int = 200,
+                        num_object_centric: int = 0,
                         seed: int = 0,
                         blend: str = 'feather',
                         contrast: Tuple[float, float] = (24., 64.),
@@ -268,6 +325,11 @@ def build_proxy_dataset(out: str,
             annotations. Defaults to 2000.
         num_train (int): Images of ``train/``. Defaults to 500.
         num_val (int): Images of ``val/``. Defaults to 200.
+        num_object_centric (int): Images of ``object_centric/``, an
+            unlabeled split (one large digit near the centre of each, see
+            :func:`_object_centric`; no annotations), drawn from the
+            digits of ``unlabeled/`` and ``train/``. 0 (the default) writes
+            none; the other splits do not depend on it.
         seed (int): Seed of everything. Defaults to 0.
         blend (str): ``'feather'`` (blurred mask edges, colour near the
             local background) or ``'hard'`` (binary mask, random colour:
@@ -297,6 +359,9 @@ def build_proxy_dataset(out: str,
     if size < 4 * MIN_SIDE or min(counts.values()) < 1:
         raise ValueError(f'need size >= {4 * MIN_SIDE} and >= 1 image per '
                          f'split, got size={size}, counts={counts}')
+    if num_object_centric < 0:
+        raise ValueError(f'need num_object_centric >= 0, got '
+                         f'{num_object_centric}')
     if not 0 < contrast[0] <= contrast[1]:
         raise ValueError(f'need 0 < contrast[0] <= contrast[1], got '
                          f'{contrast}')
@@ -311,19 +376,29 @@ def build_proxy_dataset(out: str,
     scans, labels = _digits()
     perm = np.random.default_rng([seed, len(SPLITS)]).permutation(len(scans))
     n_val = int(round(VAL_DIGIT_FRACTION * len(scans)))
-    pools = dict(unlabeled=perm[n_val:], train=perm[n_val:], val=perm[:n_val])
+    pools = dict(
+        unlabeled=perm[n_val:],
+        train=perm[n_val:],
+        val=perm[:n_val],
+        object_centric=perm[n_val:])
+    # split, its index in the seed, its image count, its drawer
+    plan = [(split, s, counts[split], _scene)
+            for s, split in enumerate(SPLITS)]
+    if num_object_centric:
+        plan.append(('object_centric', CENTRIC_INDEX, num_object_centric,
+                     _object_centric))
     categories = [dict(id=k + 1, name=n) for k, n in enumerate(DIGIT_CLASSES)]
     result = dict(coco={}, masks={})
     sha = {}
-    for s, split in enumerate(SPLITS):
+    for split, s, count, draw in plan:
         os.makedirs(osp.join(out, split, 'images'), exist_ok=True)
         pool = pools[split]
         images, annotations, masks = [], [], []
-        for i in range(counts[split]):
+        for i in range(count):
             rng = np.random.default_rng([seed, s, i])
-            img, objects, alphas, background = _scene(rng, size, scans[pool],
-                                                      labels[pool], blend,
-                                                      contrast, chosen)
+            img, objects, alphas, background = draw(rng, size, scans[pool],
+                                                    labels[pool], blend,
+                                                    contrast, chosen)
             name = f'{i + 1:06d}.png'
             ok, buf = cv2.imencode('.png', img)
             assert ok, 'PNG encoding failed'
@@ -344,7 +419,7 @@ def build_proxy_dataset(out: str,
                         **obj))
             if keep_masks:
                 masks.append(alphas)
-        if split == 'unlabeled':
+        if split in ('unlabeled', 'object_centric'):
             annotations = []
         coco = dict(
             images=images, annotations=annotations, categories=categories)
@@ -372,6 +447,8 @@ def build_proxy_dataset(out: str,
         sha[rel] = _dump_json(coco, osp.join(out, rel))
 
     counts.update({n: len(v) for n, v in subsets.items()})
+    if num_object_centric:
+        counts['object_centric'] = num_object_centric
     counts['objects'] = {
         k: len(result['coco'][k]['annotations'])
         for k in ('train', 'val')
