@@ -2,6 +2,7 @@
 """The reference rows of the prior-quality benchmark: the oracle cut and
 the cell labels of the label-trained ceiling backbone."""
 import importlib.util
+import os
 import os.path as osp
 import sys
 
@@ -82,3 +83,70 @@ def test_ceiling_labels_cells_by_the_smallest_box():
     got = ceiling.cell_labels(
         np.array([[5, 5, 13, 13]], np.float32), np.array([0]), (2, 2), 8, 10)
     np.testing.assert_array_equal(got, [[10, 10], [10, 0]])
+
+
+@pytest.fixture(scope='module')
+def probe():
+    return _load('probe_cells')
+
+
+def test_probe_auc_and_logistic_fit_match_scikit_learn(probe):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    rng = np.random.default_rng(1)
+    scores = np.round(rng.normal(size=400), 1)  # many ties
+    labels = rng.random(400) < 0.3
+    assert probe.auc(scores, labels) == pytest.approx(
+        roc_auc_score(labels, scores), abs=1e-12)
+    with pytest.raises(ValueError, match='both classes'):
+        probe.auc(scores, np.zeros(400, bool))
+    x = rng.normal(size=(2000, 8))
+    y = x @ rng.normal(size=8) + 2 * rng.normal(size=2000) > 0.5
+    w = probe.fit_logistic(x, y, l2=1e-3)
+    # scikit-learn: C * sum(loss) + |w|^2 / 2, intercept not penalised
+    ref = LogisticRegression(
+        C=1 / (2 * len(x) * 1e-3), tol=1e-10, max_iter=10000).fit(x, y)
+    np.testing.assert_allclose(w[:-1], ref.coef_[0], atol=1e-4)
+    assert w[-1] == pytest.approx(ref.intercept_[0], abs=1e-4)
+
+
+def test_probe_centring_removes_each_image_offset(probe):
+    """Objects shift a cell by a small step along one direction while each
+    image adds a large offset of its own: centred cells separate, raw ones
+    much less; label-blind features score about 0.5."""
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(40), 50)
+    y = rng.random(len(groups)) < 0.3
+    offsets = 5 * rng.normal(size=(40, 16))
+    step = np.eye(16)[0]
+    x = offsets[groups] + 0.3 * rng.normal(size=(len(groups), 16))
+    x = x + y[:, None] * step
+    centred = probe.probe_auc(x, y, groups, centred=True)
+    raw = probe.probe_auc(x, y, groups, centred=False)
+    assert centred > 0.95 and raw < centred - 0.1
+    blind = rng.normal(size=x.shape)
+    assert abs(probe.probe_auc(blind, y, groups, centred=True) - 0.5) < 0.1
+
+
+def test_probe_labels_the_cells_under_the_boxes(probe, tmp_path):
+    """A stand-in backbone whose one feature is the mean brightness of its
+    8 px cell: on images x2, exactly the cells labelled object are bright
+    (white squares on 4 px cells of the originals, one square per image)."""
+    import cv2
+    import torch
+    os.makedirs(tmp_path / 'images')
+    images, gts = [], {}
+    for i, (x1, y1) in enumerate([(4, 8), (20, 12)]):
+        img = np.zeros((32, 40, 3), np.uint8)
+        img[y1:y1 + 8, x1:x1 + 12] = 255
+        cv2.imwrite(str(tmp_path / 'images' / f'{i}.png'), img)
+        images.append(dict(id=i, file_name=f'{i}.png'))
+        gts[i] = np.array([[x1, y1, x1 + 12, y1 + 8]], np.float32)
+
+    def net(x):
+        return [torch.nn.functional.avg_pool2d(x, 8)[:, :1]]
+
+    x, y, g = probe.sample_cells(net, str(tmp_path), images, gts, 2, 0, 500)
+    assert len(x) == 2 * 8 * 10 and y.sum() == 2 * 6
+    np.testing.assert_array_equal(y, x[:, 0] > 0)
+    np.testing.assert_array_equal(np.bincount(g), [80, 80])

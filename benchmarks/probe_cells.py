@@ -1,0 +1,146 @@
+# Copyright (c) mmdet_joindet contributors. All rights reserved.
+"""Do a backbone's cells tell the labeled objects from the background?
+
+    PYTHONPATH=. python benchmarks/probe_cells.py --data data/proxy/val \
+        [--backbone [LABEL=]PATH ...] [--depth 18] [--scale 2] \
+        [--stride 8] [--cells 200]
+
+R0 (paper eq. 3) can only cut objects out if the backbone's features part
+them from the background; this measures that part on its own, without
+the cut. For each backbone (each checkpoint given, and random weights):
+the feature map of the given stride of every image resized ``x scale``,
+``cells`` random cells per image, each labelled *object* when its centre
+lies in a ground-truth box (the labels of the oracle cut and of the
+label-trained ceiling, ``bench_prior_quality.cells_in_boxes``), each
+vector L2-normalised as it is before the eigen map's cosines, first
+centred on its image's mean cell when ``centred`` (R0's centring). A
+logistic regression is fitted on the cells of the first half of the
+images and scores the cells of the other half; the table gives the AUC
+of those held-out scores (0.5: the features say nothing, 1: a plane
+separates objects from background).
+
+Seconds per backbone where the R0 sweep takes minutes: a quick screen for
+self-supervised recipes before their R0 sweep.
+"""
+import argparse
+import os.path as osp
+
+import cv2
+import numpy as np
+import torch
+from bench_prior_quality import build_resnet  # same folder
+from bench_prior_quality import cells_in_boxes, load_set
+from scipy.stats import rankdata
+
+MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
+STD = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+
+
+def auc(scores, labels):
+    """Area under the ROC curve of ``scores`` for bool ``labels``: the
+    probability that a random positive outscores a random negative, ties
+    counting one half (Mann-Whitney U over average ranks)."""
+    scores, labels = np.asarray(scores), np.asarray(labels, bool)
+    pos, neg = int(labels.sum()), int((~labels).sum())
+    if pos == 0 or neg == 0:
+        raise ValueError(f'AUC needs both classes, got {pos} positive and '
+                         f'{neg} negative cells')
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def fit_logistic(x, y, l2=1e-4, steps=200):
+    """Weights ``[C + 1]`` (bias last) of an L2-regularised logistic
+    regression of bool ``y [N]`` on ``x [N, C]`` (float64, L-BFGS)."""
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
+    x = torch.cat([x, x.new_ones(len(x), 1)], 1)
+    y = torch.as_tensor(np.asarray(y), dtype=torch.float64)
+    w = x.new_zeros(x.shape[1], requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=steps, line_search_fn='strong_wolfe')
+
+    def loss():
+        opt.zero_grad()
+        value = torch.nn.functional.binary_cross_entropy_with_logits(
+            x @ w, y) + l2 * (w[:-1]**2).sum()
+        value.backward()
+        return value
+
+    opt.step(loss)
+    return w.detach().numpy()
+
+
+def unit_cells(x, groups, centred):
+    """``x [N, C]`` L2-normalised per row, after subtracting each group's
+    (image's) mean row when ``centred``."""
+    x = np.asarray(x, np.float64).copy()
+    if centred:
+        for g in np.unique(groups):
+            x[groups == g] -= x[groups == g].mean(0)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def probe_auc(x, y, groups, centred):
+    """Held-out AUC: fit on the groups below the median group id, score the
+    rest (whole images on each side, so no image is seen twice)."""
+    groups = np.asarray(groups)
+    x = unit_cells(x, groups, centred)
+    train = groups < np.median(np.unique(groups))
+    w = fit_logistic(x[train], np.asarray(y)[train])
+    return auc(x[~train] @ w[:-1] + w[-1], np.asarray(y)[~train])
+
+
+def sample_cells(net, root, images, gts, scale, level, cells, seed=0):
+    """Features ``[N, C]``, object labels ``[N]`` and image index ``[N]``
+    of ``cells`` random cells of each image (all when it has fewer)."""
+    rng = np.random.default_rng(seed)
+    xs, ys, gs = [], [], []
+    for n, im in enumerate(images):
+        img = cv2.imread(osp.join(root, 'images', im['file_name']))
+        h, w = img.shape[:2]
+        img = cv2.resize(img, (round(w * scale), round(h * scale)))
+        x = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            feat = net((x.float() - MEAN) / STD)[level][0]
+        stride = img.shape[0] / feat.shape[1] / scale  # original pixels
+        labels = cells_in_boxes(gts[im['id']], feat.shape[1:], stride).any(0)
+        feat, labels = feat.flatten(1).T.numpy(), labels.ravel()
+        pick = rng.permutation(len(labels))[:cells]
+        xs.append(feat[pick])
+        ys.append(labels[pick])
+        gs.append(np.full(len(pick), n))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--data', required=True)
+    parser.add_argument(
+        '--backbone',
+        action='append',
+        default=[],
+        metavar='[LABEL=]PATH',
+        help='backbone.pth of tools/train_ssl_backbone.py (repeatable)')
+    parser.add_argument('--depth', type=int, default=18)
+    parser.add_argument('--scale', type=float, default=2.)
+    parser.add_argument('--stride', type=int, choices=(8, 16, 32), default=8)
+    parser.add_argument('--cells', type=int, default=200)
+    args = parser.parse_args()
+    _, images, gts = load_set(args.data)
+    if len(images) < 2:
+        raise SystemExit(f'{args.data}: the probe needs >= 2 images (half '
+                         f'to fit, half to score), got {len(images)}')
+    level = {8: 0, 16: 1, 32: 2}[args.stride]
+    nets = [(b.split('=')[0] if '=' in b else osp.basename(osp.dirname(b)),
+             b.split('=')[-1]) for b in args.backbone] + [('random', None)]
+    print(f'{"backbone":<24} {"AUC raw":>8} {"centred":>8}  '
+          f'(x{args.scale:g}, stride {args.stride}, {args.cells} cells/img)')
+    for name, path in nets:
+        net = build_resnet(args.depth, path)
+        x, y, g = sample_cells(net, args.data, images, gts, args.scale, level,
+                               args.cells)
+        raw, centred = (probe_auc(x, y, g, c) for c in (False, True))
+        print(f'{name:<24} {raw:8.3f} {centred:8.3f}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
