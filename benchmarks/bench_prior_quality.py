@@ -18,9 +18,10 @@ forward pass included, as selective search starts from the image too).
 before the backbone, as a detector's pipeline would), the feature level
 (stride 8/16; stride 32 leaves a 4x4 or 8x8 grid on these 128 px images
 and recalled at most 0.6% in every setting measured), centring and tau
-for each backbone; without it, ``--setting`` (repeatable) names the
-settings to run. The figure and the recall by background show each
-backbone at its best setting of the run (by R50@30).
+(high taus for raw features, see ``sweep_settings``) for each backbone;
+without it, ``--setting`` (repeatable) names the settings to run. The
+figure and the recall by background show each backbone at its best
+setting of the run (by R50@30).
 
 The "oracle cut" rows bound what the cut can do whatever the features:
 each replaces the eigen map's foreground by the ground truth (cells
@@ -289,6 +290,18 @@ def parse_setting(text):
             f'{text!r}') from e
 
 
+def sweep_settings():
+    """``(scale, level, centre, tau)`` of ``--sweep``: scales x1/x2,
+    strides 8/16, centred features with TokenCut's taus 0.1-0.3, raw ones
+    with taus 0.3-0.9. Raw ResNet features are ReLU outputs whose cosines
+    mostly exceed 0.3 (``spec/facts.md``): only a high tau leaves their
+    graph sparse enough to cut."""
+    taus = {True: (0.1, 0.2, 0.3), False: (0.3, 0.5, 0.7, 0.85, 0.9)}
+    grid = itertools.product((1.0, 2.0), (0, 1), (True, False))
+    return [(scale, level, centre, tau) for scale, level, centre in grid
+            for tau in taus[centre]]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--data', required=True)
@@ -328,9 +341,7 @@ def main():
     backbones.append(('random', None))
     settings = args.setting or [parse_setting('2,8,centred,0.2')]
     if args.sweep:
-        settings = list(
-            itertools.product((1.0, 2.0), (0, 1), (True, False),
-                              (0.1, 0.2, 0.3)))
+        settings = sweep_settings()
     rows = []  # each method's boxes, for the figure and by_background
     for label, ckpt in backbones:
         net = build_resnet(args.depth, ckpt)
