@@ -302,17 +302,35 @@ def sweep_settings():
             for tau in taus[centre]]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_backbone_args(parser):
+    """``--data``, ``--backbone`` (repeatable) and ``--depth``, as this
+    script and ``probe_cells.py`` take them."""
     parser.add_argument('--data', required=True)
     parser.add_argument(
         '--backbone',
         action='append',
         default=[],
         metavar='[LABEL=]PATH',
-        help='a backbone.pth to read R0 from (repeatable; random weights '
-        'are always measured too)')
+        help='a backbone.pth of tools/train_ssl_backbone.py (repeatable; '
+        'LABEL defaults to its folder; random weights are always measured '
+        'too)')
     parser.add_argument('--depth', type=int, default=18)
+
+
+def backbone_list(specs):
+    """``[(label, path)]`` of ``--backbone`` values, random weights
+    (path None) last."""
+    out = []
+    for spec in specs:
+        label, _, path = spec.rpartition('=')
+        out.append((label
+                    or osp.basename(osp.dirname(osp.abspath(path))), path))
+    return out + [('random', None)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_backbone_args(parser)
     parser.add_argument('--sweep', action='store_true')
     parser.add_argument(
         '--setting',
@@ -334,11 +352,7 @@ def main():
     print(f'{"method":<60} {"boxes":>5} {"AR@1":>6} {"AR@10":>6} '
           f'{"AR@30":>6} {"R50@10":>7} {"R50@30":>7} {"AP50":>6} '
           f'{"ms/img":>8}')
-    backbones = []
-    for spec in args.backbone:
-        label, _, path = spec.rpartition('=')
-        backbones.append((label or 'self-supervised', path))
-    backbones.append(('random', None))
+    backbones = backbone_list(args.backbone)
     settings = args.setting or [parse_setting('2,8,centred,0.2')]
     if args.sweep:
         settings = sweep_settings()

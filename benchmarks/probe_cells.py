@@ -28,8 +28,9 @@ import os.path as osp
 import cv2
 import numpy as np
 import torch
-from bench_prior_quality import build_resnet  # same folder
-from bench_prior_quality import cells_in_boxes, load_set
+from bench_prior_quality import add_backbone_args  # same folder
+from bench_prior_quality import (backbone_list, build_resnet, cells_in_boxes,
+                                 load_set)
 from scipy.stats import rankdata
 
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
@@ -113,14 +114,7 @@ def sample_cells(net, root, images, gts, scale, level, cells, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--data', required=True)
-    parser.add_argument(
-        '--backbone',
-        action='append',
-        default=[],
-        metavar='[LABEL=]PATH',
-        help='backbone.pth of tools/train_ssl_backbone.py (repeatable)')
-    parser.add_argument('--depth', type=int, default=18)
+    add_backbone_args(parser)
     parser.add_argument('--scale', type=float, default=2.)
     parser.add_argument('--stride', type=int, choices=(8, 16, 32), default=8)
     parser.add_argument('--cells', type=int, default=200)
@@ -130,11 +124,9 @@ def main():
         raise SystemExit(f'{args.data}: the probe needs >= 2 images (half '
                          f'to fit, half to score), got {len(images)}')
     level = {8: 0, 16: 1, 32: 2}[args.stride]
-    nets = [(b.split('=')[0] if '=' in b else osp.basename(osp.dirname(b)),
-             b.split('=')[-1]) for b in args.backbone] + [('random', None)]
     print(f'{"backbone":<24} {"AUC raw":>8} {"centred":>8}  '
           f'(x{args.scale:g}, stride {args.stride}, {args.cells} cells/img)')
-    for name, path in nets:
+    for name, path in backbone_list(args.backbone):
         net = build_resnet(args.depth, path)
         x, y, g = sample_cells(net, args.data, images, gts, args.scale, level,
                                args.cells)

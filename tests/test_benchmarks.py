@@ -150,3 +150,41 @@ def test_probe_labels_the_cells_under_the_boxes(probe, tmp_path):
     assert len(x) == 2 * 8 * 10 and y.sum() == 2 * 6
     np.testing.assert_array_equal(y, x[:, 0] > 0)
     np.testing.assert_array_equal(np.bincount(g), [80, 80])
+
+
+def test_backbone_list_labels_each_checkpoint(quality):
+    assert quality.backbone_list(['a=x/b.pth', 'work/run/backbone.pth'
+                                  ]) == [('a', 'x/b.pth'),
+                                         ('run', 'work/run/backbone.pth'),
+                                         ('random', None)]
+
+
+def test_probe_cli_prints_an_auc_per_backbone(probe, tmp_path, monkeypatch,
+                                              capsys):
+    import json
+
+    import cv2
+    rng = np.random.default_rng(0)
+    tmp_path = tmp_path / 'val'  # load_set reads <root>/<root name>.json
+    os.makedirs(tmp_path / 'images')
+    images, annotations = [], []
+    for i in range(4):
+        img = rng.integers(0, 60, (64, 64, 3)).astype(np.uint8)
+        img[16:40, 8:32] = 220
+        cv2.imwrite(str(tmp_path / 'images' / f'{i}.png'), img)
+        images.append(
+            dict(id=i + 1, file_name=f'{i}.png', height=64, width=64))
+        annotations.append(
+            dict(
+                id=i + 1, image_id=i + 1, bbox=[8, 16, 24, 24], category_id=1))
+    with open(tmp_path / 'val.json', 'w') as f:
+        json.dump(dict(images=images, annotations=annotations), f)
+    monkeypatch.setattr(
+        'sys.argv',
+        ['probe_cells.py', '--data',
+         str(tmp_path), '--cells', '50'])
+    probe.main()
+    out = capsys.readouterr().out.splitlines()
+    name, raw, centred = out[-1].split()
+    assert name == 'random' and 0 <= float(raw) <= 1 and 0 <= float(
+        centred) <= 1
