@@ -112,27 +112,37 @@ def _ap50(coco, preds):
     return float(ev.stats[1])
 
 
+MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
+STD = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+LEVELS = {8: 0, 16: 1, 32: 2}  # stride -> index of ResNet out_indices (1-3)
+
+
+def backbone_features(net, img, scale=1):
+    """``net``'s feature maps of the BGR uint8 ``img`` resized ``x scale``
+    (ImageNet mean/std, RGB), and the resized image's ``(h, w)``."""
+    h, w = img.shape[:2]
+    if scale != 1:
+        img = cv2.resize(img, (round(w * scale), round(h * scale)))
+    x = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        return list(net((x.float() - MEAN) / STD)), img.shape[:2]
+
+
 def eigen_method(net, stride_idx, centre, tau, scale=1):
     from mmdet_joindet.models.task_modules.object_priors import \
         EigenRegionPriorGenerator
     gen = EigenRegionPriorGenerator(
         max_priors=30, level=stride_idx, centre=centre, tau=tau)
-    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
-    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
 
     def run(img, gt=None):
         h, w = img.shape[:2]
-        if scale != 1:
-            img = cv2.resize(img, (round(w * scale), round(h * scale)))
-        x = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None]
-        with torch.no_grad():
-            feats = net((x.float() - mean) / std)
+        feats, shape = backbone_features(net, img, scale)
         meta = dict(
-            img_shape=img.shape[:2],
-            batch_input_shape=img.shape[:2],
+            img_shape=shape,
+            batch_input_shape=shape,
             ori_shape=(h, w),
-            scale_factor=(img.shape[1] / w, img.shape[0] / h))
-        return gen.generate(list(feats), [meta])[0].bboxes.numpy()
+            scale_factor=(shape[1] / w, shape[0] / h))
+        return gen.generate(feats, [meta])[0].bboxes.numpy()
 
     return run
 
@@ -280,7 +290,7 @@ def parse_setting(text):
     tau)``."""
     try:
         scale, stride, centre, tau = text.split(',')
-        level = {8: 0, 16: 1, 32: 2}[int(stride)]
+        level = LEVELS[int(stride)]
         if centre not in ('centred', 'raw'):
             raise ValueError(centre)
         return float(scale), level, centre == 'centred', float(tau)

@@ -29,12 +29,9 @@ import cv2
 import numpy as np
 import torch
 from bench_prior_quality import add_backbone_args  # same folder
-from bench_prior_quality import (backbone_list, build_resnet, cells_in_boxes,
-                                 load_set)
+from bench_prior_quality import (LEVELS, backbone_features, backbone_list,
+                                 build_resnet, cells_in_boxes, load_set)
 from scipy.stats import rankdata
-
-MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
-STD = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
 
 
 def auc(scores, labels):
@@ -97,12 +94,9 @@ def sample_cells(net, root, images, gts, scale, level, cells, seed=0):
     xs, ys, gs = [], [], []
     for n, im in enumerate(images):
         img = cv2.imread(osp.join(root, 'images', im['file_name']))
-        h, w = img.shape[:2]
-        img = cv2.resize(img, (round(w * scale), round(h * scale)))
-        x = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None]
-        with torch.no_grad():
-            feat = net((x.float() - MEAN) / STD)[level][0]
-        stride = img.shape[0] / feat.shape[1] / scale  # original pixels
+        feats, shape = backbone_features(net, img, scale)
+        feat = feats[level][0]
+        stride = shape[0] / feat.shape[1] / scale  # original pixels
         labels = cells_in_boxes(gts[im['id']], feat.shape[1:], stride).any(0)
         feat, labels = feat.flatten(1).T.numpy(), labels.ravel()
         pick = rng.permutation(len(labels))[:cells]
@@ -116,14 +110,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_backbone_args(parser)
     parser.add_argument('--scale', type=float, default=2.)
-    parser.add_argument('--stride', type=int, choices=(8, 16, 32), default=8)
+    parser.add_argument(
+        '--stride', type=int, choices=sorted(LEVELS), default=8)
     parser.add_argument('--cells', type=int, default=200)
     args = parser.parse_args()
     _, images, gts = load_set(args.data)
     if len(images) < 2:
         raise SystemExit(f'{args.data}: the probe needs >= 2 images (half '
                          f'to fit, half to score), got {len(images)}')
-    level = {8: 0, 16: 1, 32: 2}[args.stride]
+    level = LEVELS[args.stride]
     print(f'{"backbone":<24} {"AUC raw":>8} {"centred":>8}  '
           f'(x{args.scale:g}, stride {args.stride}, {args.cells} cells/img)')
     for name, path in backbone_list(args.backbone):
