@@ -14,7 +14,7 @@ OpenCV's order, crops at random). Reported: AR@1/10/30 (COCO-averaged
 IoU 0.5:0.95), recall at IoU 0.5 with 10 and 30 boxes, AP50 (pycocotools,
 ``useCats=0``, rank as score) and ms per image (for R0: the backbone's
 forward pass included, as selective search starts from the image too).
-``--sweep`` also varies the input scale (the image resized x1 or x2
+``--sweep`` also varies the input scale (the image resized x1, x2 or x4
 before the backbone, as a detector's pipeline would), the feature level
 (stride 8/16; stride 32 leaves a 4x4 or 8x8 grid on these 128 px images
 and recalled at most 0.6% in every setting measured), centring and tau
@@ -303,11 +303,15 @@ def parse_setting(text):
 def sweep_settings():
     """``(scale, level, centre, tau)`` of ``--sweep``: scales x1/x2,
     strides 8/16, centred features with TokenCut's taus 0.1-0.3, raw ones
-    with taus 0.3-0.9. Raw ResNet features are ReLU outputs whose cosines
-    mostly exceed 0.3 (``spec/facts.md``): only a high tau leaves their
-    graph sparse enough to cut."""
+    with taus 0.3-0.9; and x4 at stride 16, the deeper level on the same 4
+    px grid of the original image as x2 at stride 8 (x4 at stride 8 would
+    cut a 4096-cell graph; x4 costs ~5x the forward pass of x2). Raw
+    ResNet features are ReLU outputs whose cosines mostly exceed 0.3
+    (``spec/facts.md``): only a high tau leaves their graph sparse enough
+    to cut."""
     taus = {True: (0.1, 0.2, 0.3), False: (0.3, 0.5, 0.7, 0.85, 0.9)}
-    grid = itertools.product((1.0, 2.0), (0, 1), (True, False))
+    grid = list(itertools.product((1.0, 2.0), (0, 1), (True, False)))
+    grid += [(4.0, 1, True), (4.0, 1, False)]
     return [(scale, level, centre, tau) for scale, level, centre in grid
             for tau in taus[centre]]
 

@@ -71,6 +71,16 @@ def test_setting_parser_names_bad_input(quality):
             quality.parse_setting(bad)
 
 
+def test_sweep_cells_are_no_finer_than_the_finest_oracle(quality):
+    # each setting's cells, in original-image pixels, are stride / scale;
+    # the finest oracle row is 4 px, and x4 only reads stride 16 (4 px)
+    settings = quality.sweep_settings()
+    cells = {8 * 2**level / scale for scale, level, _, _ in settings}
+    assert min(cells) == 4
+    assert {(s, lvl) for s, lvl, _, _ in settings if s == 4} == {(4.0, 1)}
+    assert len(set(settings)) == len(settings)
+
+
 def test_ceiling_labels_cells_by_the_smallest_box():
     ceiling = _load('label_ceiling_backbone')
     boxes = np.array([[0, 0, 32, 32], [8, 8, 24, 24]], np.float32)
