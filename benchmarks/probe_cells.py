@@ -3,7 +3,7 @@
 
     PYTHONPATH=. python benchmarks/probe_cells.py --data data/proxy/val \
         [--backbone [LABEL=]PATH ...] [--depth 18] [--scale 2] \
-        [--stride 8] [--cells 200]
+        [--stride 8] [--cells 200] [--background textures|photographs]
 
 R0 (paper eq. 3) can only cut objects out if the backbone's features part
 them from the background; this measures that part on its own, without
@@ -18,6 +18,17 @@ logistic regression is fitted on the cells of the first half of the
 images and scores the cells of the other half; the table gives the AUC
 of those held-out scores (0.5: the features say nothing, 1: a plane
 separates objects from background).
+
+A separating plane is not yet what a normalised cut of cosine
+affinities reads: it parts groups of cells that are alike among
+themselves and unlike the rest. So the table also gives, over all cells
+of every image (raw, L2-normalised, as R0 reads them at a high tau), the
+mean cosine between two cells of one object, of two different objects,
+of an object and the background, and of two background cells
+(:func:`cosine_means`; cells in two boxes are left out).
+
+``--background`` keeps the images of one kind (the proxy's images name
+the picture under them; ``textures`` are ``TEXTURE_NAMES``).
 
 Seconds per backbone where the R0 sweep takes minutes: a quick screen for
 self-supervised recipes before their R0 sweep.
@@ -87,6 +98,75 @@ def probe_auc(x, y, groups, centred):
     return auc(x[~train] @ w[:-1] + w[-1], np.asarray(y)[~train])
 
 
+def cosine_means(unit, owner):
+    """Mean cosine of cell pairs by kind, in one image.
+
+    Args:
+        unit (ndarray): ``[N, C]`` L2-normalised cells.
+        owner (ndarray): ``[N]`` int, the object (0..K-1) a cell belongs to,
+            -1 for background, anything below -1 to leave the cell out.
+
+    Returns:
+        ndarray: ``[4]`` sums and ``[4]`` pair counts, over pairs of two
+        distinct cells of the same object, of two different objects, of an
+        object and the background, and of two background cells (sums of
+        per-group vector sums, ``|s|^2 - n`` for pairs within a group).
+    """
+    unit, owner = np.asarray(unit, np.float64), np.asarray(owner)
+    objects = [unit[owner == k] for k in range(max(owner.max() + 1, 0))]
+    s_obj = np.array([o.sum(0) for o in objects]).reshape(-1, unit.shape[1])
+    n_obj = np.array([len(o) for o in objects], np.float64)
+    back = unit[owner == -1]
+    s_bg, n_bg = back.sum(0), float(len(back))
+    gram = s_obj @ s_obj.T
+    within = np.diag(gram) - n_obj  # pairs i != j in each object
+    sums = np.array([
+        within.sum(),
+        gram.sum() - np.diag(gram).sum(), (s_obj @ s_bg).sum(),
+        s_bg @ s_bg - n_bg
+    ])
+    pairs = np.array([(n_obj * (n_obj - 1)).sum(),
+                      n_obj.sum()**2 - (n_obj**2).sum(),
+                      n_obj.sum() * n_bg, n_bg * (n_bg - 1)])
+    return sums, pairs
+
+
+def cell_cosines(net, root, images, gts, scale, level):
+    """:func:`cosine_means` pooled over ``images``: ``[4]`` mean cosines
+    (NaN where no pair of that kind exists)."""
+    sums, pairs = np.zeros(4), np.zeros(4)
+    for im in images:
+        img = cv2.imread(osp.join(root, 'images', im['file_name']))
+        feats, shape = backbone_features(net, img, scale)
+        feat = feats[level][0]
+        stride = shape[0] / feat.shape[1] / scale  # original pixels
+        inside = cells_in_boxes(gts[im['id']], feat.shape[1:],
+                                stride).reshape(len(gts[im['id']]), -1)
+        owner = np.where(inside.sum(0) == 1, inside.argmax(0), -1)
+        owner[inside.sum(0) > 1] = -2
+        s, n = cosine_means(
+            unit_cells(feat.flatten(1).T.numpy(), None, False), owner)
+        sums, pairs = sums + s, pairs + n
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return sums / pairs
+
+
+def of_background(images, kind):
+    """The images whose ``background`` is a texture (``kind='textures'``)
+    or a photograph; all of them for ``kind=None``."""
+    if kind is None:
+        return images
+    from mmdet_joindet.datasets.proxy.builder import TEXTURE_NAMES
+    if any('background' not in im for im in images):
+        raise SystemExit('--background needs images that name their '
+                         "'background' (tools/misc/make_proxy_data.py "
+                         'writes it); drop the option for other sets')
+    return [
+        im for im in images
+        if (im['background'] in TEXTURE_NAMES) == (kind == 'textures')
+    ]
+
+
 def sample_cells(net, root, images, gts, scale, level, cells, seed=0):
     """Features ``[N, C]``, object labels ``[N]`` and image index ``[N]``
     of ``cells`` random cells of each image (all when it has fewer)."""
@@ -113,20 +193,28 @@ def main():
     parser.add_argument(
         '--stride', type=int, choices=sorted(LEVELS), default=8)
     parser.add_argument('--cells', type=int, default=200)
+    parser.add_argument('--background', choices=('textures', 'photographs'))
     args = parser.parse_args()
     _, images, gts = load_set(args.data)
+    images = of_background(images, args.background)
     if len(images) < 2:
         raise SystemExit(f'{args.data}: the probe needs >= 2 images (half '
                          f'to fit, half to score), got {len(images)}')
     level = LEVELS[args.stride]
-    print(f'{"backbone":<24} {"AUC raw":>8} {"centred":>8}  '
-          f'(x{args.scale:g}, stride {args.stride}, {args.cells} cells/img)')
+    print(f'{"backbone":<24} {"AUC raw":>8} {"centred":>8} '
+          f'{"cos same":>9} {"other":>6} {"obj-bg":>6} {"bg-bg":>6}  '
+          f'(x{args.scale:g}, stride {args.stride}, {args.cells} cells/img '
+          f'for the AUC, {len(images)} images)')
     for name, path in backbone_list(args.backbone):
         net = build_resnet(args.depth, path)
         x, y, g = sample_cells(net, args.data, images, gts, args.scale, level,
                                args.cells)
         raw, centred = (probe_auc(x, y, g, c) for c in (False, True))
-        print(f'{name:<24} {raw:8.3f} {centred:8.3f}', flush=True)
+        cos = cell_cosines(net, args.data, images, gts, args.scale, level)
+        print(
+            f'{name:<24} {raw:8.3f} {centred:8.3f} {cos[0]:9.3f} '
+            f'{cos[1]:6.3f} {cos[2]:6.3f} {cos[3]:6.3f}',
+            flush=True)
 
 
 if __name__ == '__main__':

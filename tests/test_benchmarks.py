@@ -195,6 +195,45 @@ def test_probe_cli_prints_an_auc_per_backbone(probe, tmp_path, monkeypatch,
          str(tmp_path), '--cells', '50'])
     probe.main()
     out = capsys.readouterr().out.splitlines()
-    name, raw, centred = out[-1].split()
-    assert name == 'random' and 0 <= float(raw) <= 1 and 0 <= float(
-        centred) <= 1
+    name, *values = out[-1].split()
+    raw, centred, same, other, obj_bg, bg_bg = map(float, values)
+    assert name == 'random' and 0 <= raw <= 1 and 0 <= centred <= 1
+    assert all(-1 <= v <= 1 for v in (same, obj_bg, bg_bg))
+    assert np.isnan(other)  # one object per image: no pair of two objects
+    monkeypatch.setattr('sys.argv', [
+        'probe_cells.py', '--data',
+        str(tmp_path), '--background', 'textures'
+    ])
+    with pytest.raises(SystemExit, match='name their .background'):
+        probe.main()
+
+
+def test_cosine_means_match_a_loop_over_pairs(probe):
+    rng = np.random.default_rng(3)
+    unit = probe.unit_cells(rng.normal(size=(60, 5)), None, False)
+    owner = rng.integers(-2, 4, 60)  # -2: left out; object 4 is empty
+    owner[:1] = 4
+    owner[owner == 4] = 5  # one cell of object 5, none of object 4
+    sums, pairs = np.zeros(4), np.zeros(4)
+    for i in range(60):
+        for j in range(60):
+            a, b = owner[i], owner[j]
+            if i == j or a < -1 or b < -1:
+                continue
+            if a >= 0 and b >= 0:
+                kind = 0 if a == b else 1
+            elif a == -1 and b == -1:
+                kind = 3
+            elif a >= 0:  # object-background, counted once per pair
+                kind = 2
+            else:
+                continue
+            sums[kind] += unit[i] @ unit[j]
+            pairs[kind] += 1
+    got_sums, got_pairs = probe.cosine_means(unit, owner)
+    np.testing.assert_allclose(got_pairs, pairs)
+    np.testing.assert_allclose(got_sums, sums, atol=1e-9)
+    # no objects at all: only background pairs
+    s, n = probe.cosine_means(unit[:3], np.array([-1, -1, -2]))
+    np.testing.assert_allclose(n, [0, 0, 0, 2])
+    assert s[3] == pytest.approx(2 * unit[0] @ unit[1])
