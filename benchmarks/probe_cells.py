@@ -99,7 +99,7 @@ def probe_auc(x, y, groups, centred):
 
 
 def cosine_means(unit, owner):
-    """Mean cosine of cell pairs by kind, in one image.
+    """Sums and counts of the cosines of cell pairs by kind, in one image.
 
     Args:
         unit (ndarray): ``[N, C]`` L2-normalised cells.
@@ -131,21 +131,14 @@ def cosine_means(unit, owner):
     return sums, pairs
 
 
-def cell_cosines(net, root, images, gts, scale, level):
-    """:func:`cosine_means` pooled over ``images``: ``[4]`` mean cosines
-    (NaN where no pair of that kind exists)."""
+def cell_cosines(per_image):
+    """:func:`cosine_means` pooled over the images of :func:`image_cells`:
+    ``[4]`` mean cosines (NaN where no pair of that kind exists)."""
     sums, pairs = np.zeros(4), np.zeros(4)
-    for im in images:
-        img = cv2.imread(osp.join(root, 'images', im['file_name']))
-        feats, shape = backbone_features(net, img, scale)
-        feat = feats[level][0]
-        stride = shape[0] / feat.shape[1] / scale  # original pixels
-        inside = cells_in_boxes(gts[im['id']], feat.shape[1:],
-                                stride).reshape(len(gts[im['id']]), -1)
+    for feat, inside in per_image:
         owner = np.where(inside.sum(0) == 1, inside.argmax(0), -1)
         owner[inside.sum(0) > 1] = -2
-        s, n = cosine_means(
-            unit_cells(feat.flatten(1).T.numpy(), None, False), owner)
+        s, n = cosine_means(unit_cells(feat, None, False), owner)
         sums, pairs = sums + s, pairs + n
     with np.errstate(invalid='ignore', divide='ignore'):
         return sums / pairs
@@ -167,18 +160,30 @@ def of_background(images, kind):
     ]
 
 
-def sample_cells(net, root, images, gts, scale, level, cells, seed=0):
-    """Features ``[N, C]``, object labels ``[N]`` and image index ``[N]``
-    of ``cells`` random cells of each image (all when it has fewer)."""
-    rng = np.random.default_rng(seed)
-    xs, ys, gs = [], [], []
-    for n, im in enumerate(images):
+def image_cells(net, root, images, gts, scale, level):
+    """Per image, its cells ``[N, C]`` (the feature map of ``level`` of the
+    image resized ``x scale``, row-major) and bool ``[K, N]``: cell ``n``
+    has its centre in box ``k``."""
+    out = []
+    for im in images:
         img = cv2.imread(osp.join(root, 'images', im['file_name']))
         feats, shape = backbone_features(net, img, scale)
         feat = feats[level][0]
         stride = shape[0] / feat.shape[1] / scale  # original pixels
-        labels = cells_in_boxes(gts[im['id']], feat.shape[1:], stride).any(0)
-        feat, labels = feat.flatten(1).T.numpy(), labels.ravel()
+        inside = cells_in_boxes(gts[im['id']], feat.shape[1:], stride)
+        cells = feat.flatten(1).T.numpy()
+        out.append((cells, inside.reshape(len(inside), len(cells))))
+    return out
+
+
+def sample_cells(per_image, cells, seed=0):
+    """Features ``[N, C]``, object labels ``[N]`` and image index ``[N]``
+    of ``cells`` random cells of each image of :func:`image_cells` (all
+    when it has fewer)."""
+    rng = np.random.default_rng(seed)
+    xs, ys, gs = [], [], []
+    for n, (feat, inside) in enumerate(per_image):
+        labels = inside.any(0)
         pick = rng.permutation(len(labels))[:cells]
         xs.append(feat[pick])
         ys.append(labels[pick])
@@ -207,10 +212,10 @@ def main():
           f'for the AUC, {len(images)} images)')
     for name, path in backbone_list(args.backbone):
         net = build_resnet(args.depth, path)
-        x, y, g = sample_cells(net, args.data, images, gts, args.scale, level,
-                               args.cells)
+        per_image = image_cells(net, args.data, images, gts, args.scale, level)
+        x, y, g = sample_cells(per_image, args.cells)
         raw, centred = (probe_auc(x, y, g, c) for c in (False, True))
-        cos = cell_cosines(net, args.data, images, gts, args.scale, level)
+        cos = cell_cosines(per_image)
         print(
             f'{name:<24} {raw:8.3f} {centred:8.3f} {cos[0]:9.3f} '
             f'{cos[1]:6.3f} {cos[2]:6.3f} {cos[3]:6.3f}',

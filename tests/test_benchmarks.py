@@ -156,7 +156,8 @@ def test_probe_labels_the_cells_under_the_boxes(probe, tmp_path):
     def net(x):
         return [torch.nn.functional.avg_pool2d(x, 8)[:, :1]]
 
-    x, y, g = probe.sample_cells(net, str(tmp_path), images, gts, 2, 0, 500)
+    x, y, g = probe.sample_cells(
+        probe.image_cells(net, str(tmp_path), images, gts, 2, 0), 500)
     assert len(x) == 2 * 8 * 10 and y.sum() == 2 * 6
     np.testing.assert_array_equal(y, x[:, 0] > 0)
     np.testing.assert_array_equal(np.bincount(g), [80, 80])
@@ -211,9 +212,8 @@ def test_probe_cli_prints_an_auc_per_backbone(probe, tmp_path, monkeypatch,
 def test_cosine_means_match_a_loop_over_pairs(probe):
     rng = np.random.default_rng(3)
     unit = probe.unit_cells(rng.normal(size=(60, 5)), None, False)
-    owner = rng.integers(-2, 4, 60)  # -2: left out; object 4 is empty
-    owner[:1] = 4
-    owner[owner == 4] = 5  # one cell of object 5, none of object 4
+    owner = rng.integers(-2, 4, 60)  # -2: left out
+    owner[0] = 5  # one cell of object 5, none of object 4
     sums, pairs = np.zeros(4), np.zeros(4)
     for i in range(60):
         for j in range(60):
