@@ -206,6 +206,19 @@ def evaluate(name, method, coco, images, gts, root):
     return preds
 
 
+def split_by_background(images):
+    """``{'textures': [...], 'photographs': [...]}`` of the proxy images by
+    the scikit-image picture under them (``background``; textures are
+    ``TEXTURE_NAMES``), or None when an image does not name it."""
+    from mmdet_joindet.datasets.proxy.builder import TEXTURE_NAMES
+    if not all('background' in im for im in images):
+        return None
+    textures = [im['background'] in TEXTURE_NAMES for im in images]
+    return dict(
+        textures=[im for im, t in zip(images, textures) if t],
+        photographs=[im for im, t in zip(images, textures) if not t])
+
+
 def by_background(images, gts, rows):
     """R50@30 of each method on texture and on photograph backgrounds.
 
@@ -214,15 +227,10 @@ def by_background(images, gts, rows):
     faces, cells) that nobody labeled, which an unsupervised cut may find
     instead of the digits.
     """
-    from mmdet_joindet.datasets.proxy.builder import TEXTURE_NAMES
-    if not all('background' in im for im in images):
+    groups = split_by_background(images)
+    if groups is None:
         return
-    groups = {
-        'textures':
-        [im['id'] for im in images if im['background'] in TEXTURE_NAMES],
-        'photographs':
-        [im['id'] for im in images if im['background'] not in TEXTURE_NAMES],
-    }
+    groups = {k: [im['id'] for im in v] for k, v in groups.items()}
     head = '  '.join(f'{g} ({sum(len(gts[i]) for i in ids)} obj)'
                      for g, ids in groups.items())
     print(f'\nR50@30 by background: {head}')

@@ -41,7 +41,8 @@ import numpy as np
 import torch
 from bench_prior_quality import add_backbone_args  # same folder
 from bench_prior_quality import (LEVELS, backbone_features, backbone_list,
-                                 build_resnet, cells_in_boxes, load_set)
+                                 build_resnet, cells_in_boxes, load_set,
+                                 split_by_background)
 from scipy.stats import rankdata
 
 
@@ -149,15 +150,12 @@ def of_background(images, kind):
     or a photograph; all of them for ``kind=None``."""
     if kind is None:
         return images
-    from mmdet_joindet.datasets.proxy.builder import TEXTURE_NAMES
-    if any('background' not in im for im in images):
+    groups = split_by_background(images)
+    if groups is None:
         raise SystemExit('--background needs images that name their '
                          "'background' (tools/misc/make_proxy_data.py "
                          'writes it); drop the option for other sets')
-    return [
-        im for im in images
-        if (im['background'] in TEXTURE_NAMES) == (kind == 'textures')
-    ]
+    return groups[kind]
 
 
 def image_cells(net, root, images, gts, scale, level):

@@ -81,6 +81,18 @@ def test_sweep_cells_are_no_finer_than_the_finest_oracle(quality):
     assert len(set(settings)) == len(settings)
 
 
+def test_split_by_background_names_textures_and_photographs(quality):
+    images = [
+        dict(id=1, background='gravel'),
+        dict(id=2, background='coffee'),
+        dict(id=3, background='brick')
+    ]
+    groups = quality.split_by_background(images)
+    assert [im['id'] for im in groups['textures']] == [1, 3]
+    assert [im['id'] for im in groups['photographs']] == [2]
+    assert quality.split_by_background(images + [dict(id=4)]) is None
+
+
 def test_ceiling_labels_cells_by_the_smallest_box():
     ceiling = _load('label_ceiling_backbone')
     boxes = np.array([[0, 0, 32, 32], [8, 8, 24, 24]], np.float32)
