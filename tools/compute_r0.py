@@ -13,13 +13,13 @@ computes it itself when the store is empty; this tool lets a cluster do it
 once, ahead of time, with its own resources).
 """
 import argparse
-import os
 
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from mmdet_joindet.engine.hooks import PriorUpdateHook
-from mmdet_joindet.utils import load_tool_config, setup_cpu_distributed
+from mmdet_joindet.utils import (add_launcher_args, load_tool_config,
+                                 parse_tool_args, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,14 +31,8 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='recompute even if the store already has a committed round')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launcher_args(parser)
+    return parse_tool_args(parser)
 
 
 def main() -> None:

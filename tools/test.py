@@ -5,13 +5,13 @@
         [--cfg-options k=v ...] [--launcher pytorch]
 """
 import argparse
-import os
 
 from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmdet_joindet.utils import load_tool_config, setup_cpu_distributed
+from mmdet_joindet.utils import (add_launcher_args, load_tool_config,
+                                 parse_tool_args, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -26,15 +26,8 @@ def parse_args() -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value pairs')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launcher_args(parser)
+    return parse_tool_args(parser)
 
 
 def main() -> None:

@@ -9,13 +9,14 @@ Configs of this repo import ``mmdet_joindet`` through ``custom_imports``;
 other config.
 """
 import argparse
-import os
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmdet_joindet.utils import load_tool_config, setup_cpu_distributed
+from mmdet_joindet.utils import (add_launcher_args, add_resume_arg,
+                                 apply_resume, load_tool_config,
+                                 parse_tool_args, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,28 +29,14 @@ def parse_args() -> argparse.Namespace:
         '--auto-scale-lr',
         action='store_true',
         help='scale the learning rate by the actual batch size')
-    parser.add_argument(
-        '--resume',
-        nargs='?',
-        type=str,
-        const='auto',
-        help='resume from this checkpoint, or from the latest one in the '
-        'work dir when no path is given')
+    add_resume_arg(parser)
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value pairs')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (or --local_rank).
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launcher_args(parser)
+    return parse_tool_args(parser)
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -64,12 +51,7 @@ def build_config(args: argparse.Namespace) -> Config:
             raise RuntimeError('--auto-scale-lr needs `auto_scale_lr` with '
                                '`base_batch_size` in the config')
         cfg.auto_scale_lr.enable = True
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
+    apply_resume(cfg, args.resume)
     return cfg
 
 

@@ -1,5 +1,7 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 """What every tool of ``tools/`` does with its config arguments."""
+import argparse
+import os
 import os.path as osp
 from typing import Optional
 
@@ -26,3 +28,46 @@ def load_tool_config(config: str,
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config))[0])
     return cfg
+
+
+def add_launcher_args(parser: argparse.ArgumentParser) -> None:
+    """``--launcher`` and the ``--local_rank`` that
+    ``torch.distributed.launch`` passes (mmdet's tool arguments); parse
+    with :func:`parse_tool_args`."""
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def add_resume_arg(parser: argparse.ArgumentParser) -> None:
+    """``--resume [CKPT]`` as mmdet's ``tools/train.py`` has it; applied to
+    a config by :func:`apply_resume`."""
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint, or from the latest one in the '
+        'work dir when no path is given')
+
+
+def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, and export ``LOCAL_RANK`` for mmengine when a launcher passed
+    it as an argument rather than in the environment."""
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def apply_resume(cfg: Config, resume: Optional[str]) -> None:
+    """``--resume``: None leaves the config as it is; ``'auto'`` resumes
+    from the work dir's latest checkpoint; a path resumes from it."""
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume is not None:
+        cfg.resume = True
+        cfg.load_from = resume
