@@ -2,7 +2,12 @@
 """Pretrain a backbone self-supervised (BYOL, DenseSwAV) and export it.
 
     python tools/train_ssl_backbone.py CONFIG [--work-dir DIR]
-        [--cfg-options k=v ...]
+        [--resume [CKPT]] [--cfg-options k=v ...] [--launcher pytorch]
+
+Several processes (``torchrun --nproc_per_node N ... --launcher pytorch``)
+split each batch as mmdet's ``tools/train.py`` does (``batch_size`` is
+per process); DenseSwAV's Sinkhorn codes span the global batch and BYOL's
+target moves identically on every process.
 
 Runs mmengine's Runner on the config (``configs/ssl/``; progress and loss
 come from its logger), then writes ``<work_dir>/backbone.pth``:
@@ -22,7 +27,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mmdet_joindet import __version__
-from mmdet_joindet.utils import load_tool_config
+from mmdet_joindet.utils import (add_launcher_args, add_resume_arg,
+                                 apply_resume, load_tool_config,
+                                 parse_tool_args, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,7 +42,9 @@ def parse_args() -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value pairs')
-    return parser.parse_args()
+    add_resume_arg(parser)
+    add_launcher_args(parser)
+    return parse_tool_args(parser)
 
 
 def export_backbone(runner: Runner, cfg: Config) -> str:
@@ -74,8 +83,10 @@ def export_backbone(runner: Runner, cfg: Config) -> str:
 
 def main() -> None:
     args = parse_args()
-    cfg = load_tool_config(args.config, 'none', args.cfg_options,
+    cfg = load_tool_config(args.config, args.launcher, args.cfg_options,
                            args.work_dir)
+    apply_resume(cfg, args.resume)
+    setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
     if is_main_process():

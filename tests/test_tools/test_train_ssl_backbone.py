@@ -20,40 +20,59 @@ REPO = osp.dirname(osp.dirname(osp.dirname(__file__)))
 TOOL = osp.join(REPO, 'tools/train_ssl_backbone.py')
 
 
-@pytest.mark.parametrize('config, options', [
-    ('byol_r18_proxy-unlabeled.py',
-     ['model.hidden_channels=32', 'model.out_channels=16']),
-    ('dense-swav_r18_proxy-unlabeled.py', [
-        'model.view_size=32', 'model.hidden_channels=32',
-        'model.out_channels=16', 'model.num_prototypes=8'
-    ]),
-])
-def test_tool_exports_a_pretrained_resnet(tmp_path, config, options):
+def unlabeled_images(root) -> str:
+    """Six random images of 40-60 x 48 px and their ``unlabeled.json``."""
     images = []
     rng = np.random.default_rng(0)
-    os.makedirs(tmp_path / 'data/images')
+    os.makedirs(root / 'data/images')
     for i in range(6):
         img = rng.integers(0, 255, (40 + 4 * i, 48, 3), dtype=np.uint8)
-        cv2.imwrite(str(tmp_path / f'data/images/{i}.png'), img)
+        cv2.imwrite(str(root / f'data/images/{i}.png'), img)
         images.append(dict(id=i, file_name=f'{i}.png'))
-    (tmp_path / 'data/unlabeled.json').write_text(
-        json.dumps(dict(images=images)))
-    work_dir = tmp_path / 'work'
+    (root / 'data/unlabeled.json').write_text(json.dumps(dict(images=images)))
+    return f'{root}/data/'
+
+
+def train(config, work_dir, data_root, options, *args, nproc=1):
+    """Run the tool (``nproc`` gloo processes) on the tiny settings."""
     options = [
-        f'train_dataloader.dataset.data_root={tmp_path}/data/',
+        f'train_dataloader.dataset.data_root={data_root}',
         'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
-        'train_dataloader.dataset.pipeline.1.size=32', 'train_cfg.max_iters=3',
+        'train_dataloader.dataset.pipeline.1.size=32',
         'model.backbone.base_channels=16', 'default_hooks.logger.interval=1',
         *options
     ]
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
-    cmd = [
-        sys.executable, TOOL,
+    cmd = [sys.executable, TOOL]
+    if nproc > 1:
+        cmd = [
+            sys.executable, '-m', 'torch.distributed.run',
+            f'--nproc_per_node={nproc}', '--master_port=29533', TOOL
+        ]
+        args = (*args, '--launcher', 'pytorch')
+    cmd += [
         osp.join(REPO, 'configs/ssl', config), '--work-dir',
-        str(work_dir)
+        str(work_dir), *args, '--cfg-options', *options
     ]
-    out = run_checked(cmd + ['--cfg-options', *options], REPO, env, 120)
+    return run_checked(cmd, REPO, env, 240)
+
+
+TINY = {
+    'byol_r18_proxy-unlabeled.py':
+    ['model.hidden_channels=32', 'model.out_channels=16'],
+    'dense-swav_r18_proxy-unlabeled.py': [
+        'model.view_size=32', 'model.hidden_channels=32',
+        'model.out_channels=16', 'model.num_prototypes=8'
+    ],
+}
+
+
+@pytest.mark.parametrize('config, options', TINY.items())
+def test_tool_exports_a_pretrained_resnet(tmp_path, config, options):
+    work_dir = tmp_path / 'work'
+    out = train(config, work_dir, unlabeled_images(tmp_path),
+                ['train_cfg.max_iters=3', *options])
     assert 'loss:' in out  # the logger's loss log
     path = str(work_dir / 'backbone.pth')
     files = os.listdir(work_dir)
@@ -75,3 +94,31 @@ def test_tool_exports_a_pretrained_resnet(tmp_path, config, options):
     assert set(exported['state_dict']) == set(loaded) == set(online)
     for key, value in online.items():
         assert torch.equal(loaded[key], value), key
+
+
+@pytest.mark.parametrize('config', TINY)
+def test_two_processes_then_resume(tmp_path, config):
+    """Two gloo processes train 2 iterations; ``--resume`` (one process)
+    goes on from their checkpoint to 4; BYOL's update count (its tau)
+    comes back with it."""
+    data_root = unlabeled_images(tmp_path)
+    work_dir = tmp_path / 'work'
+    options = [*TINY[config], 'default_hooks.checkpoint.interval=2']
+    out = train(
+        config,
+        work_dir,
+        data_root, ['train_cfg.max_iters=2', *options],
+        nproc=2)
+    assert 'Iter(train) [2/2]' in out
+    assert torch.load(work_dir / 'backbone.pth')['meta']['iter'] == 2
+    out = train(config, work_dir, data_root,
+                ['train_cfg.max_iters=4', *options], '--resume')
+    assert 'resumed epoch: 0, iter: 2' in out
+    assert 'Iter(train) [3/4]' in out and 'Iter(train) [1/4]' not in out
+    assert torch.load(work_dir / 'backbone.pth')['meta']['iter'] == 4
+    state = torch.load(work_dir / 'iter_4.pth')['state_dict']
+    if 'num_updates' in state:
+        assert int(state['num_updates']) == 4
+    else:
+        assert config.startswith('dense-swav')
+    assert not [f for f in os.listdir(work_dir) if f.endswith('.tmp')]

@@ -1,14 +1,13 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 import copy
 import math
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
-from mmengine.optim import OptimWrapper
 from torch import Tensor
 
 from .base import BaseTwoViewModel
@@ -55,8 +54,9 @@ class BYOL(BaseTwoViewModel):
     The online network is ``backbone`` -> global average pool ->
     ``projector`` -> ``predictor``; the target network is an exponential
     moving average (EMA) of ``backbone`` + ``projector``, without gradient
-    (``target_backbone``, ``target_projector``), updated by
-    :meth:`train_step` after each optimizer step:
+    (``target_backbone``, ``target_projector``), updated at the start of
+    each training forward (:meth:`loss`) with the online weights that the
+    previous optimizer step left:
     ``xi <- tau * xi + (1 - tau) * theta`` (Sec. 3.1). ``tau`` rises from
     ``momentum`` to 1 along a cosine over ``total_updates`` steps when that
     is given (Sec. 3.2), else stays ``momentum``. Only parameters are
@@ -65,10 +65,12 @@ class BYOL(BaseTwoViewModel):
     ``L(q(v1), z'(v2)) + L(q(v2), z'(v1))`` with ``L = 2 - 2 cos``
     (eq. 2). Both views go through each network as one batch of ``2B``.
 
-    Distributed training: mmengine's ``MMDistributedDataParallel`` runs its
-    own ``train_step`` and never calls this one, so the target would not
-    move; the next training forward then raises instead of training
-    silently with a frozen target.
+    Distributed training: the update runs inside the forward pass, which
+    ``MMDistributedDataParallel`` calls like the single-process
+    ``train_step`` does, so the target moves under either (mmpretrain's
+    BYOL updates its target the same way). Every process applies the same
+    update to the same synchronised online weights, so the targets stay
+    identical without communication.
 
     Args:
         backbone (dict): The backbone config (mmdet ``ResNet``). Its last
@@ -121,7 +123,6 @@ class BYOL(BaseTwoViewModel):
         self.total_updates = total_updates
         # steps taken; in the checkpoint, so a resumed run keeps its tau
         self.register_buffer('num_updates', torch.zeros((), dtype=torch.long))
-        self._pending_update = False
 
     def init_weights(self) -> None:
         """Initialise the online network; the target starts as its copy."""
@@ -154,14 +155,6 @@ class BYOL(BaseTwoViewModel):
         for t, o in zip(self._target_params(), self._online_params()):
             t.mul_(tau).add_(o.detach(), alpha=1 - tau)
         self.num_updates += 1
-        self._pending_update = False
-
-    def train_step(self, data: Union[dict, tuple, list],
-                   optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
-        """mmengine's training step, then the target's EMA update."""
-        log_vars = super().train_step(data, optim_wrapper)
-        self.momentum_update()
-        return log_vars
 
     def embed(self, views: Tensor, target: bool = False) -> Tensor:
         """Pooled projections of images.
@@ -195,12 +188,9 @@ class BYOL(BaseTwoViewModel):
             raise ValueError('BYOL needs two views per image, [B, 2, 3, H, '
                              f'W]; got {tuple(inputs.shape)}')
         if self.training:
-            if self._pending_update:
-                raise RuntimeError(
-                    'BYOL: the target network was not updated after the '
-                    'previous training step (BYOL.train_step was bypassed, '
-                    'e.g. by MMDistributedDataParallel.train_step)')
-            self._pending_update = True
+            # the previous optimizer step's online weights into the target
+            # (a no-op before the first step: init_weights made them equal)
+            self.momentum_update()
         # view-major batch: [v1 of every image, then v2 of every image]
         views = inputs.transpose(0, 1).flatten(0, 1)  # [2B, 3, H, W]
         pred = self.predictor(self.embed(views))

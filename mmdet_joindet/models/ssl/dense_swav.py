@@ -7,9 +7,26 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, OptConfigType
+from mmengine.dist import all_reduce, get_world_size
 from torch import Tensor
 
 from .base import BaseTwoViewModel
+
+
+def _logsumexp_over_samples(log_q: Tensor) -> Tensor:
+    """``logsumexp`` of ``[K, N]`` over the samples of every process.
+
+    Each process holds its own ``N`` samples; the maximum and the sum of
+    exponentials are all-reduced, so every process gets the same ``[K, 1]``.
+    Outside distributed training it is ``log_q.logsumexp(1)``.
+    """
+    if get_world_size() == 1:
+        return log_q.logsumexp(dim=1, keepdim=True)
+    peak = log_q.amax(dim=1, keepdim=True)
+    all_reduce(peak, op='max')
+    total = (log_q - peak).exp().sum(dim=1, keepdim=True)
+    all_reduce(total, op='sum')
+    return peak + total.log()
 
 
 @torch.no_grad()
@@ -21,9 +38,13 @@ def sinkhorn(scores: Tensor, eps: float = 0.05, iters: int = 3) -> Tensor:
     mass and every sample ``1 / N``; returned per sample (rows sum to 1).
     Computed in the log domain (the same iterates, no overflow).
 
+    In distributed training the equipartition spans the samples of all
+    processes, as SwAV's all-reduced sums do: each process passes its own
+    samples and gets their rows of the codes of the whole global batch.
+
     Args:
         scores (Tensor): ``[N, K]`` cosine scores of ``N`` samples against
-            ``K`` prototypes.
+            ``K`` prototypes (this process's samples).
         eps (float): Entropy regularisation. Defaults to 0.05 (SwAV).
         iters (int): Scaling rounds. Defaults to 3 (SwAV).
 
@@ -31,13 +52,14 @@ def sinkhorn(scores: Tensor, eps: float = 0.05, iters: int = 3) -> Tensor:
         Tensor: Float32 ``[N, K]`` codes, each row a distribution.
     """
     log_q = scores.float().t() / eps  # [K, N]
-    num_protos, num_samples = log_q.shape
+    num_protos = log_q.shape[0]
+    num_samples = torch.tensor(float(log_q.shape[1]), device=log_q.device)
+    all_reduce(num_samples, op='sum')  # every process's samples
+    log_n = float(num_samples.log())
     for _ in range(iters):
-        log_q = log_q - log_q.logsumexp(
-            dim=1, keepdim=True) - math.log(num_protos)
-        log_q = log_q - log_q.logsumexp(
-            dim=0, keepdim=True) - math.log(num_samples)
-    return (log_q + math.log(num_samples)).exp().t()
+        log_q = log_q - _logsumexp_over_samples(log_q) - math.log(num_protos)
+        log_q = log_q - log_q.logsumexp(dim=0, keepdim=True) - log_n
+    return (log_q + log_n).exp().t()
 
 
 def matching_grid(geom_a: Tensor, geom_b: Tensor, size: int,
@@ -120,9 +142,10 @@ class DenseSwAV(BaseTwoViewModel):
     SwAV's queue-free small-batch regime, a batch here holds thousands of
     cells, enough for equipartition.
 
-    Distributed training: each process equipartitions the cells of its
-    own batch (SwAV all-reduces the Sinkhorn sums across processes; not
-    done here, so the codes depend on the per-process batch).
+    Distributed training: the cells of all processes' batches are
+    equipartitioned together (:func:`sinkhorn` all-reduces its sums, as
+    SwAV does), so the codes depend on the global batch, not on how it is
+    split across processes.
 
     Every level of the backbone's ``out_indices`` gets its own head and
     prototypes and its loss is averaged with the others', so every stage

@@ -71,14 +71,23 @@ def test_target_is_an_exact_ema_without_gradient(batch):
         model.train_step(batch, optim)
         params = dict(model.named_parameters())
         for name in names:
-            online = params[name.replace('target_', '', 1)]
+            # the target took the online weights the previous step left
+            online = before[name.replace('target_', '', 1)]
             assert params[name].grad is None
             expected = before[name].mul(tau).add(online, alpha=1 - tau)
             torch.testing.assert_close(params[name], expected)
         assert not torch.equal(params['backbone.conv1.weight'],
                                before['backbone.conv1.weight'])
+    assert int(model.num_updates) == 2
+    # tau reaches 1 after total_updates: the target stops moving
     model.num_updates.fill_(4)
     assert model.tau == 1.0
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model.train_step(batch, optim)
+    for name in names:
+        torch.testing.assert_close(
+            dict(model.named_parameters())[name], frozen[name])
+    # outside training the target does not move
+    model.eval()
     model.loss(model.data_preprocessor(batch)['inputs'])
-    with pytest.raises(RuntimeError, match='not updated'):
-        model.loss(model.data_preprocessor(batch)['inputs'])
+    assert int(model.num_updates) == 5
