@@ -81,6 +81,8 @@ default_hooks = dict(
         interval=max_iters,
         max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'))
+# <work_dir>/backbone.pth at the end, also under `mim train` / tools/train.py
+custom_hooks = [dict(type='ExportBackboneHook')]
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

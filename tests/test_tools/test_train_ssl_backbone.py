@@ -33,8 +33,8 @@ def unlabeled_images(root) -> str:
     return f'{root}/data/'
 
 
-def train(config, work_dir, data_root, options, *args, nproc=1):
-    """Run the tool (``nproc`` gloo processes) on the tiny settings."""
+def train(config, work_dir, data_root, options, *args, nproc=1, tool=TOOL):
+    """Run ``tool`` (``nproc`` gloo processes) on the tiny settings."""
     options = [
         f'train_dataloader.dataset.data_root={data_root}',
         'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
@@ -44,11 +44,11 @@ def train(config, work_dir, data_root, options, *args, nproc=1):
         *options
     ]
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
-    cmd = [sys.executable, TOOL]
+    cmd = [sys.executable, tool]
     if nproc > 1:
         cmd = [
             sys.executable, '-m', 'torch.distributed.run',
-            f'--nproc_per_node={nproc}', '--master_port=29533', TOOL
+            f'--nproc_per_node={nproc}', '--master_port=29533', tool
         ]
         args = (*args, '--launcher', 'pytorch')
     cmd += [
@@ -68,11 +68,24 @@ TINY = {
 }
 
 
-@pytest.mark.parametrize('config, options', TINY.items())
-def test_tool_exports_a_pretrained_resnet(tmp_path, config, options):
+@pytest.mark.parametrize('config, options, tool',
+                         [(*item, TOOL) for item in TINY.items()] +
+                         [('dense-swav_r18_proxy-unlabeled.py',
+                           TINY['dense-swav_r18_proxy-unlabeled.py'],
+                           osp.join(REPO, 'tools/train.py'))])
+def test_tool_exports_a_pretrained_resnet(tmp_path, config, options, tool):
+    """The tool adds ExportBackboneHook to a config without it; through
+    tools/train.py (what ``mim train`` runs) the configs' own hook writes
+    the same file."""
     work_dir = tmp_path / 'work'
-    out = train(config, work_dir, unlabeled_images(tmp_path),
-                ['train_cfg.max_iters=3', *options])
+    if tool == TOOL:
+        options = [*options, 'custom_hooks=[]']
+    out = train(
+        config,
+        work_dir,
+        unlabeled_images(tmp_path), ['train_cfg.max_iters=3', *options],
+        tool=tool)
+    assert 'backbone weights written to' in out
     assert 'loss:' in out  # the logger's loss log
     path = str(work_dir / 'backbone.pth')
     files = os.listdir(work_dir)
