@@ -40,6 +40,7 @@ BUILD_SPECS = {
         'TwoViews': {},
     },
     'hook': {
+        'ExportBackboneHook': {},
         'PriorUpdateHook':
         dict(infer_pipeline=[
             dict(type='PackDetInputs', meta_keys=('prior_index', ))
