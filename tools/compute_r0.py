@@ -14,24 +14,19 @@ once, ahead of time, with its own resources).
 """
 import argparse
 
-from mmengine.config import DictAction
-from mmengine.runner import Runner
-
 from mmdet_joindet.engine.hooks import PriorUpdateHook
-from mmdet_joindet.utils import (add_launcher_args, load_tool_config,
-                                 parse_tool_args, setup_cpu_distributed)
+from mmdet_joindet.utils import (build_runner, load_tool_config,
+                                 parse_tool_args, setup_cpu_distributed,
+                                 tool_parser)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Compute R0 priors')
-    parser.add_argument('config', help='JoinDet pretraining config')
-    parser.add_argument('--work-dir', help='the run folder (holds priors/)')
+    parser = tool_parser('Compute R0 priors', 'JoinDet pretraining config',
+                         'the run folder (holds priors/)')
     parser.add_argument(
         '--force',
         action='store_true',
         help='recompute even if the store already has a committed round')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    add_launcher_args(parser)
     return parse_tool_args(parser)
 
 
@@ -40,7 +35,7 @@ def main() -> None:
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options,
                            args.work_dir)
     setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     hooks = [h for h in runner.hooks if isinstance(h, PriorUpdateHook)]
     if not hooks:
         raise SystemExit(f'{args.config} has no PriorUpdateHook in '

@@ -6,27 +6,17 @@
 """
 import argparse
 
-from mmengine.config import DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
-from mmdet_joindet.utils import (add_launcher_args, load_tool_config,
-                                 parse_tool_args, setup_cpu_distributed)
+from mmdet_joindet.utils import (build_runner, load_tool_config,
+                                 parse_tool_args, setup_cpu_distributed,
+                                 tool_parser)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Test (and eval) a model')
-    parser.add_argument('config', help='test config file path')
+    parser = tool_parser('Test (and eval) a model', 'test config file path',
+                         'the dir to save logs and metrics')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
         '--out', help='dump the predictions to this pickle file')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs')
-    add_launcher_args(parser)
     return parse_tool_args(parser)
 
 
@@ -43,11 +33,7 @@ def main() -> None:
             cfg.test_evaluator, dict) else list(cfg.test_evaluator)
         cfg.test_evaluator.append(
             dict(type='DumpResults', out_file_path=args.out))
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.test()
+    build_runner(cfg).test()
 
 
 if __name__ == '__main__':

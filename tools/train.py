@@ -10,19 +10,15 @@ other config.
 """
 import argparse
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.config import Config
 
-from mmdet_joindet.utils import (add_launcher_args, add_resume_arg,
-                                 apply_resume, load_tool_config,
-                                 parse_tool_args, setup_cpu_distributed)
+from mmdet_joindet.utils import (add_resume_arg, apply_resume, build_runner,
+                                 load_tool_config, parse_tool_args,
+                                 setup_cpu_distributed, tool_parser)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a detector')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser = tool_parser('Train a detector', 'train config file path')
     parser.add_argument(
         '--amp', action='store_true', help='enable automatic mixed precision')
     parser.add_argument(
@@ -30,12 +26,6 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='scale the learning rate by the actual batch size')
     add_resume_arg(parser)
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs')
-    add_launcher_args(parser)
     return parse_tool_args(parser)
 
 
@@ -59,11 +49,7 @@ def main() -> None:
     args = parse_args()
     cfg = build_config(args)
     setup_cpu_distributed(cfg)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.train()
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

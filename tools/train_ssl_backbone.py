@@ -20,27 +20,17 @@ CONFIG`` (``tools/train.py``) exports the same file.
 """
 import argparse
 
-from mmengine.config import DictAction
-from mmengine.runner import Runner
-
 from mmdet_joindet.engine.hooks import ExportBackboneHook
-from mmdet_joindet.utils import (add_launcher_args, add_resume_arg,
-                                 apply_resume, load_tool_config,
-                                 parse_tool_args, setup_cpu_distributed)
+from mmdet_joindet.utils import (add_resume_arg, apply_resume, build_runner,
+                                 load_tool_config, parse_tool_args,
+                                 setup_cpu_distributed, tool_parser)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Self-supervised backbone pretraining (BYOL, DenseSwAV)')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value pairs')
+    parser = tool_parser(
+        'Self-supervised backbone pretraining (BYOL, DenseSwAV)',
+        'train config file path')
     add_resume_arg(parser)
-    add_launcher_args(parser)
     return parse_tool_args(parser)
 
 
@@ -55,8 +45,7 @@ def main() -> None:
             for h in hooks):
         hooks.append(dict(type='ExportBackboneHook'))
     setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

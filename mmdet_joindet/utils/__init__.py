@@ -1,13 +1,13 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
-from .cli import (add_launcher_args, add_resume_arg, apply_resume,
-                  load_tool_config, parse_tool_args)
+from .cli import (add_resume_arg, apply_resume, build_runner, load_tool_config,
+                  parse_tool_args, tool_parser)
 from .convert import convert_checkpoint, convert_joindet_state_dict
 from .dist import setup_cpu_distributed
 from .safe_load import allow_mmengine_checkpoints, checkpoint_safe_globals
 
 __all__ = [
-    'add_launcher_args', 'add_resume_arg', 'apply_resume', 'parse_tool_args',
-    'allow_mmengine_checkpoints', 'checkpoint_safe_globals',
+    'add_resume_arg', 'apply_resume', 'build_runner', 'parse_tool_args',
+    'tool_parser', 'allow_mmengine_checkpoints', 'checkpoint_safe_globals',
     'convert_checkpoint', 'convert_joindet_state_dict',
     'setup_cpu_distributed', 'load_tool_config'
 ]

@@ -5,7 +5,7 @@ import os
 import os.path as osp
 from typing import Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 
 def load_tool_config(config: str,
@@ -30,16 +30,30 @@ def load_tool_config(config: str,
     return cfg
 
 
-def add_launcher_args(parser: argparse.ArgumentParser) -> None:
-    """``--launcher`` and the ``--local_rank`` that
-    ``torch.distributed.launch`` passes (mmdet's tool arguments); parse
-    with :func:`parse_tool_args`."""
+def tool_parser(
+    description: str,
+    config_help: str = 'config file path',
+    work_dir_help: str = 'the dir to save logs and models'
+) -> argparse.ArgumentParser:
+    """The arguments every tool takes, as mmdet's tools name them:
+    ``config``, ``--work-dir``, ``--cfg-options``, ``--launcher`` and the
+    ``--local_rank`` that ``torch.distributed.launch`` passes. A tool adds
+    its own, then parses with :func:`parse_tool_args`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('config', help=config_help)
+    parser.add_argument('--work-dir', help=work_dir_help)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser
 
 
 def add_resume_arg(parser: argparse.ArgumentParser) -> None:
@@ -71,3 +85,13 @@ def apply_resume(cfg: Config, resume: Optional[str]) -> None:
     elif resume is not None:
         cfg.resume = True
         cfg.load_from = resume
+
+
+def build_runner(cfg: Config):
+    """The config's ``runner_type`` if it names one, else mmengine's
+    ``Runner`` (what mmdet's tools do)."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
