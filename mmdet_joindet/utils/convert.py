@@ -29,10 +29,7 @@ written: optimizer, parameter schedulers, message hub and the pretraining
 ``meta`` (its ``dataset_meta`` names the single ``foreground`` class) do not
 belong to a finetuning run.
 """
-import contextlib
-import os
 import os.path as osp
-import tempfile
 from collections import Counter, OrderedDict
 from typing import Dict, List, Mapping, Tuple
 
@@ -40,6 +37,7 @@ import torch
 from torch import Tensor
 
 from ..version import __version__
+from .atomic import save_atomic
 from .safe_load import allow_mmengine_checkpoints
 
 EMB_BRANCH = 'bbox_head.emb_branch.'
@@ -135,7 +133,7 @@ def convert_checkpoint(src: str, dst: str, keep_cls: bool = False) -> Dict:
         converted_from=osp.basename(src),
         dropped=dropped,
         mmdet_joindet_version=__version__)
-    _save_atomic(dict(state_dict=new_state_dict, meta=meta), dst)
+    save_atomic(dict(state_dict=new_state_dict, meta=meta), dst)
     modules = Counter(
         next(p[:-1] for p in (EMB_BRANCH, EMB_EXTRACTOR, CLS_BRANCHES)
              if key.startswith(p)) for key in dropped)
@@ -170,23 +168,3 @@ def _model_state_dict(checkpoint, src: str) -> Mapping[str, Tensor]:
         '`state_dict`) or a state dict of tensors, got '
         f'{type(checkpoint).__name__} with keys '
         f'{list(checkpoint)[:8] if isinstance(checkpoint, Mapping) else []}')
-
-
-def _save_atomic(obj, dst: str) -> None:
-    """``torch.save(obj, dst)`` through a temporary file and a rename."""
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=folder)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        # mkstemp creates the file 0600; give it the mode `open` would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise

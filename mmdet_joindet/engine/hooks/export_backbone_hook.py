@@ -1,15 +1,14 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
-import os
 import os.path as osp
 import time
 
-import torch
 from mmdet.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from mmdet_joindet.utils.atomic import save_atomic
 from mmdet_joindet.version import __version__
 
 
@@ -76,12 +75,5 @@ class ExportBackboneHook(Hook):
             mmdet_joindet_version=__version__,
             time=time.strftime('%Y-%m-%d %H:%M:%S'))
         path = osp.join(runner.work_dir, self.filename)
-        tmp = f'{path}.{os.getpid()}.tmp'
-        try:
-            torch.save(dict(state_dict=state_dict, meta=meta), tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            if osp.exists(tmp):
-                os.unlink(tmp)
-            raise
+        save_atomic(dict(state_dict=state_dict, meta=meta), path)
         return path
