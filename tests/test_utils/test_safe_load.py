@@ -58,6 +58,9 @@ def build_runner(work_dir, max_iters, **kwargs):
             checkpoint=dict(type='CheckpointHook', interval=2,
                             by_epoch=False)),
         randomness=dict(seed=0),
+        # as this project's configs; the default, 'mmengine', would stay
+        # the current scope and hide mmdet's registries from later tests
+        default_scope='mmdet',
         experiment_name=f'exp{max_iters}_{len(kwargs)}',
         **kwargs)
 
