@@ -14,6 +14,8 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
+from mmdet_joindet.utils.atomic import write_bytes_atomic
+
 SHAPES_CLASSES = ('rectangle', 'ellipse')
 
 
@@ -140,9 +142,5 @@ def make_shapes_coco(root: str,
         categories=[
             dict(id=k + 1, name=n) for k, n in enumerate(SHAPES_CLASSES)
         ])
-    path = osp.join(root, ann_file)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(coco, f)
-    os.replace(tmp, path)
+    write_bytes_atomic(osp.join(root, ann_file), json.dumps(coco).encode())
     return coco

@@ -1,5 +1,5 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
-from .atomic import save_atomic
+from .atomic import save_atomic, write_atomic, write_bytes_atomic
 from .cli import (add_resume_arg, apply_resume, build_runner, load_tool_config,
                   parse_tool_args, tool_parser)
 from .convert import convert_checkpoint, convert_joindet_state_dict
@@ -10,5 +10,6 @@ __all__ = [
     'add_resume_arg', 'apply_resume', 'build_runner', 'parse_tool_args',
     'tool_parser', 'allow_mmengine_checkpoints', 'checkpoint_safe_globals',
     'convert_checkpoint', 'convert_joindet_state_dict',
-    'setup_cpu_distributed', 'load_tool_config', 'save_atomic'
+    'setup_cpu_distributed', 'load_tool_config', 'save_atomic', 'write_atomic',
+    'write_bytes_atomic'
 ]

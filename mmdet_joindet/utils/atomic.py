@@ -4,15 +4,17 @@ import contextlib
 import os
 import os.path as osp
 import tempfile
+from typing import Callable
 
 import torch
 
 
-def save_atomic(obj, dst: str) -> None:
-    """``torch.save(obj, dst)`` through a temporary file and a rename.
+def write_atomic(dst: str, write: Callable[[str], None]) -> None:
+    """Have ``write(tmp)`` fill a temporary file beside ``dst``, then
+    rename it to ``dst``.
 
     A failure leaves ``dst`` as it was (an earlier file whole) and no
-    temporary file behind.
+    temporary file behind. The file gets the mode ``open`` would give it.
     """
     folder = osp.dirname(osp.abspath(dst))
     os.makedirs(folder, exist_ok=True)
@@ -20,7 +22,7 @@ def save_atomic(obj, dst: str) -> None:
         prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=folder)
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         # mkstemp creates the file 0600; give it the mode `open` would.
         umask = os.umask(0)
         os.umask(umask)
@@ -30,3 +32,18 @@ def save_atomic(obj, dst: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def save_atomic(obj, dst: str) -> None:
+    """``torch.save(obj, dst)`` through :func:`write_atomic`."""
+    write_atomic(dst, lambda tmp: torch.save(obj, tmp))
+
+
+def write_bytes_atomic(dst: str, data: bytes) -> None:
+    """Write ``data`` to ``dst`` through :func:`write_atomic`."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+
+    write_atomic(dst, write)

@@ -55,6 +55,7 @@ import numpy as np
 
 from mmdet_joindet.testing.shapes_coco import (PHOTO_NAMES, _load_photos,
                                                _photo_crop)
+from mmdet_joindet.utils.atomic import write_bytes_atomic
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 # Textures of scikit-image's data folder; absent ones (e.g. 'rough_wall' in
@@ -88,18 +89,10 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file + ``os.replace``)."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _dump_json(obj, path: str) -> str:
     """Write ``obj`` as json atomically; returns the sha256 of the file."""
     data = json.dumps(obj).encode()
-    _write_bytes(path, data)
+    write_bytes_atomic(path, data)
     return _sha256(data)
 
 
@@ -402,7 +395,8 @@ def build_proxy_dataset(out: str,
             name = f'{i + 1:06d}.png'
             ok, buf = cv2.imencode('.png', img)
             assert ok, 'PNG encoding failed'
-            _write_bytes(osp.join(out, split, 'images', name), buf.tobytes())
+            write_bytes_atomic(
+                osp.join(out, split, 'images', name), buf.tobytes())
             images.append(
                 dict(
                     id=i + 1,
