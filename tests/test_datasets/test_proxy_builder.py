@@ -297,6 +297,30 @@ def test_hard_and_feather_differ_at_edges(built):
     assert np.mean(grads['feather']) < 0.6 * np.mean(grads['hard'])
 
 
+def test_blend_none_keeps_the_boxes_and_paints_nothing(built, tmp_path):
+    from mmdet_joindet.datasets.proxy.builder import (SPLITS, _backgrounds,
+                                                      _photo_crop)
+    froot, feather = built['feather']
+    root = str(tmp_path / 'none')
+    bare = build_proxy_dataset(
+        root, seed=3, blend='none', keep_masks=True, **SMALL)
+    photos = [photo for _, photo in _backgrounds()]
+    for split in ('unlabeled', 'train', 'val'):
+        assert bare['coco'][split] == feather['coco'][split]
+        for i, (im, alphas) in enumerate(
+                zip(feather['coco'][split]['images'],
+                    feather['masks'][split])):
+            got = cv2.imread(osp.join(root, split, 'images', im['file_name']))
+            rng = np.random.default_rng([3, SPLITS.index(split), i])
+            crop = _photo_crop(rng, SMALL['size'], SMALL['size'], photos)[0]
+            bare_crop = np.clip(np.rint(crop), 0, 255).astype(np.uint8)
+            assert np.array_equal(got, bare_crop)
+            painted = cv2.imread(
+                osp.join(froot, split, 'images', im['file_name']))
+            for a in alphas:  # feather painted each object there
+                assert (painted[a > 0.5] != got[a > 0.5]).any()
+
+
 def test_cli(tmp_path):
     spec = importlib.util.spec_from_file_location('make_proxy_data', TOOL)
     tool = importlib.util.module_from_spec(spec)

@@ -3,7 +3,8 @@
 
     python tools/misc/make_proxy_data.py [--out data/proxy] [--seed 0]
         [--size 128] [--num-unlabeled 2000] [--num-train 500]
-        [--num-val 200] [--num-object-centric 0] [--blend {feather,hard}]
+        [--num-val 200] [--num-object-centric 0]
+        [--blend {feather,hard,none}]
         [--backgrounds NAME ...]
 
 See :mod:`mmdet_joindet.datasets.proxy.builder` for the layout and boxes.
@@ -31,10 +32,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--blend',
-        choices=('feather', 'hard'),
+        choices=('feather', 'hard', 'none'),
         default='feather',
         help="'hard': binary masks in random colours (favours selective "
-        'search)')
+        "search); 'none': feather's boxes, nothing painted (what a method "
+        'recalls by chance on the same backgrounds)')
     parser.add_argument(
         '--backgrounds',
         nargs='+',

@@ -14,6 +14,10 @@ therefore blurs each mask's edges and colours each object near the mean
 colour of the background under it, shifted by a random but bounded
 contrast; ``blend='hard'`` pastes a binary mask in a uniformly random
 colour (the old way, the setting that favours selective search).
+``blend='none'`` draws everything as ``'feather'`` does (the same crops,
+placements and boxes) but paints nothing: the same annotations on the bare
+backgrounds, so a method's recall there is its chance level (what its
+boxes hit where no object is).
 
 Box convention: every box is the tight box of the pasted object's pixels
 with alpha > 0.5, ``(x1, y1, x2, y2)`` in pixels with ``x2, y2``
@@ -280,7 +284,8 @@ def _paste(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray,
     a = alpha[ry1:ry2, rx1:rx2, None]
     region = img[ry1:ry2, rx1:rx2]
     colour = _colour(rng, region, a[..., 0], blend, contrast)
-    img[ry1:ry2, rx1:rx2] = region * (1 - a) + colour * a
+    if blend != 'none':  # 'none': the same draws and box, nothing painted
+        img[ry1:ry2, rx1:rx2] = region * (1 - a) + colour * a
     x1, y1, x2, y2 = _tight_box(alpha > 0.5)
     return dict(
         bbox=[float(x1), float(y1),
@@ -325,8 +330,10 @@ def build_proxy_dataset(out: str,
             none; the other splits do not depend on it.
         seed (int): Seed of everything. Defaults to 0.
         blend (str): ``'feather'`` (blurred mask edges, colour near the
-            local background) or ``'hard'`` (binary mask, random colour:
-            favours selective search). Defaults to ``'feather'``.
+            local background), ``'hard'`` (binary mask, random colour:
+            favours selective search) or ``'none'`` (``'feather'``'s
+            annotations on the bare backgrounds: chance level). Defaults
+            to ``'feather'``.
         contrast (tuple[float, float]): Range of the L2 (BGR, 0..255)
             distance between a feathered object's colour and the mean
             background under it. Unused by ``'hard'``. Defaults to
@@ -346,8 +353,9 @@ def build_proxy_dataset(out: str,
         order) of its objects' float32 ``[size, size]`` alphas, in the
         order of that image's annotations (unlabeled included).
     """
-    if blend not in ('feather', 'hard'):
-        raise ValueError(f"blend must be 'feather' or 'hard', got {blend!r}")
+    if blend not in ('feather', 'hard', 'none'):
+        raise ValueError(
+            f"blend must be 'feather', 'hard' or 'none', got {blend!r}")
     counts = dict(unlabeled=num_unlabeled, train=num_train, val=num_val)
     if size < 4 * MIN_SIDE or min(counts.values()) < 1:
         raise ValueError(f'need size >= {4 * MIN_SIDE} and >= 1 image per '
