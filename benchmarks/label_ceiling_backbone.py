@@ -21,7 +21,6 @@ before finetuning.
 """
 import argparse
 import json
-import os
 import os.path as osp
 import time
 
@@ -32,6 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from bench_prior_quality import cells_in_boxes  # same folder
 from mmdet.models.backbones import ResNet
+
+from mmdet_joindet.utils import save_atomic
 
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 STD = np.array([58.395, 57.12, 57.375], np.float32)
@@ -127,16 +128,13 @@ def main():
                 f'iter {it + 1}/{args.iters} loss {loss.item():.4f} '
                 f'{time.perf_counter() - start:.0f} s',
                 flush=True)
-    os.makedirs(args.out, exist_ok=True)
     path = osp.join(args.out, 'backbone.pth')
-    tmp = f'{path}.{os.getpid()}.tmp'
     meta = dict(
         source='benchmarks/label_ceiling_backbone.py',
         iters=args.iters,
         scale=args.scale,
         data=args.data)
-    torch.save(dict(state_dict=net.state_dict(), meta=meta), tmp)
-    os.replace(tmp, path)
+    save_atomic(dict(state_dict=net.state_dict(), meta=meta), path)
     print(f'wrote {path}')
 
 
