@@ -361,6 +361,11 @@ def main():
         help='scale,stride,centred|raw,tau of an R0 row without --sweep '
         '(repeatable; default: 2,8,centred,0.2)')
     parser.add_argument(
+        '--no-selective-search',
+        action='store_true',
+        help='leave out selective search (it needs opencv-contrib, which '
+        'a machine with plain opencv lacks)')
+    parser.add_argument(
         '--figure',
         help='write a PNG of the first images with each '
         "method's top-10 boxes (each backbone at its best setting)")
@@ -398,12 +403,14 @@ def main():
                          args.data)
         if stride == 8:
             oracle = (name, preds)
-    ss = TASK_UTILS.build(
-        dict(type='SelectiveSearchPriorGenerator', max_priors=30, seed=0))
-    rows.append(('selective search',
-                 evaluate('selective search (fast, 128x128, top 30)',
-                          lambda img, gt: ss.generate([img])[0].bboxes.numpy(),
-                          coco, images, gts, args.data)))
+    if not args.no_selective_search:
+        ss = TASK_UTILS.build(
+            dict(type='SelectiveSearchPriorGenerator', max_priors=30, seed=0))
+        rows.append(
+            ('selective search',
+             evaluate('selective search (fast, 128x128, top 30)',
+                      lambda img, gt: ss.generate([img])[0].bboxes.numpy(),
+                      coco, images, gts, args.data)))
     crops = TASK_UTILS.build(
         dict(type='RandomCropPriorGenerator', num_crops=30, seed=0))
     rows.append(

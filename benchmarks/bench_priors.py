@@ -2,12 +2,14 @@
 """Prior-generation costs, measured side by side in one run.
 
     PYTHONPATH=. python benchmarks/bench_priors.py [--repeat 3] [--parts abc]
+        [--device cpu|cuda]
 
 (a) ``eigen_attention_map`` against TokenCut's dense generalized solver
     (``scipy.linalg.eigh(D - A, D, subset_by_index=[1, 2])``, float64) at
     N = 850 and 3350 tokens, batch 8: time ratio and bipartition agreement,
     on planted-partition features and on (centred) ResNet-18 features of
-    scikit-image's photographs;
+    scikit-image's photographs (``--device cuda``: our solver on the GPU,
+    the dense reference on the CPU as TokenCut runs it);
 (b) per-image cost of eigen-attention region priors (map + boxes, given
     features) against DETReg's selective search (fast, 128 x 128) on those
     photographs;
@@ -31,12 +33,18 @@ PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'camera', 'coins', 'cat',
 GRIDS = {850: (25, 34), 3350: (50, 67)}
 
 
-def timed(fn, repeat):
-    """Best wall time of ``repeat`` calls, and the last result."""
+def timed(fn, repeat, device='cpu'):
+    """Best wall time of ``repeat`` calls, and the last result (on CUDA
+    after a warm-up call, each call synchronised)."""
+    cuda = torch.device(device).type == 'cuda'
+    if cuda:
+        fn()
     best, out = float('inf'), None
     for _ in range(repeat):
         t = time.perf_counter()
         out = fn()
+        if cuda:
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t)
     return best, out
 
@@ -92,15 +100,18 @@ def planted_features(batch, grid, seed=0):
                                                          w)).float()
 
 
-def part_a(repeat, skip_dense, images):
-    print('\n(a) eigen solver vs dense generalized eigh, batch 8')
+def part_a(repeat, skip_dense, images, device='cpu'):
+    print(f'\n(a) eigen solver ({device}) vs dense generalized eigh (CPU, '
+          'float64), batch 8')
     print(f'{"tokens":>6} {"input":>9} {"ours s":>8} {"dense s":>8} '
           f'{"ratio":>6} {"agree min":>9} {"agree mean":>10} {"exact":>5}')
     for n, grid in GRIDS.items():
         for name, feats in (('planted', planted_features(8, grid)),
                             ('photos', resnet_features(images, grid))):
-            t_ours, m = timed(lambda: eigen_attention_map(feats), repeat)
-            fg = foreground_mask(m).flatten(1).numpy()
+            on_dev = feats.to(device)
+            t_ours, m = timed(lambda: eigen_attention_map(on_dev), repeat,
+                              device)
+            fg = foreground_mask(m).flatten(1).cpu().numpy()
             if skip_dense:
                 print(f'{n:>6} {name:>9} {t_ours:8.3f}')
                 continue
@@ -167,13 +178,19 @@ def main():
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--skip-dense', action='store_true')
     parser.add_argument('--parts', default='abc')
+    parser.add_argument(
+        '--device',
+        default='cpu',
+        help="where part (a) runs our solver (parts b and c: the CPU)")
     args = parser.parse_args()
-    print(
-        f'{platform.processor() or platform.machine()}, '
-        f'{torch.get_num_threads()} torch threads, torch {torch.__version__}')
+    gpu = (f', {torch.cuda.get_device_name(args.device)}'
+           if torch.device(args.device).type == 'cuda' else '')
+    print(f'{platform.processor() or platform.machine()}, '
+          f'{torch.get_num_threads()} torch threads, torch {torch.__version__}'
+          f'{gpu}')
     images = photos_bgr()
     if 'a' in args.parts:
-        part_a(args.repeat, args.skip_dense, images)
+        part_a(args.repeat, args.skip_dense, images, args.device)
     if 'b' in args.parts:
         part_b(args.repeat, images)
     if 'c' in args.parts:
