@@ -13,9 +13,11 @@ COCO's 80). One step = forward, backward, grad clip 0.1, AdamW.
 
 Time: the two models' steps alternate (A B A B ...) in one process, after
 warm-up; the median of each is reported, so machine noise hits both.
-Peak memory: CUDA's max_memory_allocated on a GPU; on the CPU each model
-runs in a fresh subprocess and reports its peak RSS growth over the step
-(the kernel's VmHWM, reset after a first step, minus the RSS then).
+Peak memory: each model runs alone in a fresh subprocess: on a GPU, CUDA's
+max_memory_allocated over 2 steps after a first one (the model, its
+gradients and AdamW's state included); on the CPU, its peak RSS growth
+over those steps (the kernel's VmHWM, reset after the first step, minus the
+RSS then).
 """
 import argparse
 import json
@@ -135,11 +137,19 @@ def peak_rss_mib():
     raise RuntimeError('no VmHWM in /proc/self/status')
 
 
-def child(kind, setting, iters, crop_autocast):
-    """Peak RSS growth of ``iters`` steps of one model, as JSON."""
-    model = build(kind, setting, 'cpu', crop_autocast)
-    step = make_step(model, setting, 'cpu')
+def child(kind, setting, iters, crop_autocast, device='cpu'):
+    """Peak memory of ``iters`` steps of one model alone, as JSON (MiB):
+    on CUDA the allocator's peak, on the CPU the peak RSS growth."""
+    model = build(kind, setting, device, crop_autocast)
+    step = make_step(model, setting, device)
     step()  # optimizer state and allocator pools exist from here on
+    if device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+        for _ in range(iters):
+            step()
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        print(json.dumps(dict(peak=peak)))
+        return
     reset_peak_rss()
     before = rss_mib()
     for _ in range(iters):
@@ -160,7 +170,8 @@ def main():
     parser.add_argument('--child', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.setting, 2, args.crop_autocast)
+        return child(args.child, args.setting, 2, args.crop_autocast,
+                     args.device)
     dev = args.device
     name = (
         torch.cuda.get_device_name() if dev == 'cuda' else
@@ -188,27 +199,24 @@ def main():
     print(f'step time (median of {args.iters}): Deformable DETR '
           f'{med["detr"] * 1e3:.0f} ms, JoinDet {med["joindet"] * 1e3:.0f} '
           f'ms, ratio {med["joindet"] / med["detr"]:.3f}')
+    del steps  # the children measure memory with one model each
     if dev == 'cuda':
-        mem = {}
-        for k, step in steps.items():
-            torch.cuda.reset_peak_memory_stats()
-            step()
-            mem[k] = torch.cuda.max_memory_allocated() / 2**20
-        label = 'peak CUDA memory'
-    else:
-        mem = {}
-        for k in steps:
-            out = subprocess.run(
-                [
-                    sys.executable, __file__, '--setting', args.setting,
-                    '--child', k
-                ] + (['--crop-autocast', args.crop_autocast]
-                     if args.crop_autocast else []),
-                capture_output=True,
-                text=True,
-                check=True)
-            mem[k] = json.loads(out.stdout.strip().splitlines()[-1])['growth']
-        label = 'peak RSS growth over the steps'
+        torch.cuda.empty_cache()
+    mem = {}
+    for k in ('detr', 'joindet'):
+        out = subprocess.run(
+            [
+                sys.executable, __file__, '--setting', args.setting,
+                '--device', dev, '--child', k
+            ] + (['--crop-autocast', args.crop_autocast]
+                 if args.crop_autocast else []),
+            capture_output=True,
+            text=True,
+            check=True)
+        reading = json.loads(out.stdout.strip().splitlines()[-1])
+        mem[k] = reading['peak' if dev == 'cuda' else 'growth']
+    label = ('peak CUDA memory, each model alone'
+             if dev == 'cuda' else 'peak RSS growth over the steps')
     print(f'{label}: Deformable DETR {mem["detr"]:.0f} MiB, JoinDet '
           f'{mem["joindet"]:.0f} MiB, ratio '
           f'{mem["joindet"] / mem["detr"]:.3f}')
