@@ -118,33 +118,10 @@ section ssl "$SSL_SECONDS" $PY tools/train_ssl_backbone.py \
     configs/ssl/dense-swav_r18_1xgpu_proxy-unlabeled.py --work-dir "$WORK" \
     --cfg-options "train_dataloader.dataset.data_root=$DATA/unlabeled/" \
     "${SSL_OPTS[@]}"
-if [ ! -f "$WORK/backbone.pth" ]; then
+LAST=$(ls "$WORK"/iter_*.pth 2>/dev/null | sort -V | tail -n 1)
+if [ ! -f "$WORK/backbone.pth" ] && [ -n "$LAST" ]; then
     # stopped by its limit: export the weights of its last checkpoint
-    $PY - "$WORK" <<'EOF'
-import glob
-import os.path as osp
-import re
-import sys
-
-import torch
-
-from mmdet_joindet.utils import save_atomic
-
-work = sys.argv[1]
-ckpts = glob.glob(osp.join(work, 'iter_*.pth'))
-if not ckpts:
-    sys.exit('no checkpoint to export')
-last = max(ckpts, key=lambda p: int(re.findall(r'\d+', osp.basename(p))[0]))
-state = torch.load(last, map_location='cpu', weights_only=False)
-backbone = {
-    k[len('backbone.'):]: v
-    for k, v in state['state_dict'].items() if k.startswith('backbone.')
-}
-save_atomic(
-    dict(state_dict=backbone, meta=dict(from_checkpoint=last)),
-    osp.join(work, 'backbone.pth'))
-print(f'exported the backbone of {last}')
-EOF
+    $PY tools/model_converters/ssl_to_backbone.py "$LAST" "$WORK/backbone.pth"
 fi
 if [ -f "$WORK/backbone.pth" ]; then
     sha256sum "$WORK/backbone.pth"

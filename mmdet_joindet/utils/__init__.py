@@ -4,6 +4,7 @@ from .cli import (add_resume_arg, apply_resume, build_runner, load_tool_config,
                   parse_tool_args, tool_parser)
 from .convert import convert_checkpoint, convert_joindet_state_dict
 from .dist import setup_cpu_distributed
+from .export_backbone import backbone_state_dict, export_backbone_checkpoint
 from .safe_load import allow_mmengine_checkpoints, checkpoint_safe_globals
 
 __all__ = [
@@ -11,5 +12,5 @@ __all__ = [
     'tool_parser', 'allow_mmengine_checkpoints', 'checkpoint_safe_globals',
     'convert_checkpoint', 'convert_joindet_state_dict',
     'setup_cpu_distributed', 'load_tool_config', 'save_atomic', 'write_atomic',
-    'write_bytes_atomic'
+    'write_bytes_atomic', 'backbone_state_dict', 'export_backbone_checkpoint'
 ]

@@ -15,6 +15,7 @@ from mmdet.models.backbones import ResNet
 
 import mmdet_joindet  # noqa: F401  (checkpoint allow-list)
 from mmdet_joindet.testing import run_checked
+from mmdet_joindet.utils import export_backbone_checkpoint
 
 REPO = osp.dirname(osp.dirname(osp.dirname(__file__)))
 TOOL = osp.join(REPO, 'tools/train_ssl_backbone.py')
@@ -107,6 +108,15 @@ def test_tool_exports_a_pretrained_resnet(tmp_path, config, options, tool):
     assert set(exported['state_dict']) == set(loaded) == set(online)
     for key, value in online.items():
         assert torch.equal(loaded[key], value), key
+    # the same weights from the runner checkpoint, all a run stopped before
+    # its end leaves behind
+    again = export_backbone_checkpoint(
+        str(work_dir / 'iter_3.pth'), str(tmp_path / 'again.pth'))
+    assert again['iter'] == 3
+    rebuilt = torch.load(tmp_path / 'again.pth')
+    assert list(rebuilt['state_dict']) == list(exported['state_dict'])
+    for key, value in exported['state_dict'].items():
+        assert torch.equal(rebuilt['state_dict'][key], value), key
 
 
 @pytest.mark.parametrize('config', TINY)
