@@ -20,8 +20,10 @@
 #   update  bench_update_pass.py r50
 # Environment: DEVICE (default cuda), SSL_SECONDS (time limit of the
 # training, default 270), DATA (where the proxy set is written, default
-# data/proxy), WORK (the training's work dir), QUICK=1 (tiny settings: a
-# dry run of this script on a CPU, not a measurement).
+# data/proxy), WORK (the training's work dir), WHEELS (the folder of wheels
+# to install first, default .whl; empty: the packages already installed),
+# QUICK=1 (tiny settings: a dry run of this script on a CPU, not a
+# measurement).
 set -u
 OUT=${1:-work_dirs/gpu_checks}
 DEVICE=${DEVICE:-cuda}
@@ -29,6 +31,7 @@ SSL_SECONDS=${SSL_SECONDS:-270}
 QUICK=${QUICK:-0}
 DATA=${DATA:-data/proxy}
 WORK=${WORK:-work_dirs/dense_swav_r18_1xgpu}
+WHEELS=${WHEELS-.whl}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu_checks.log") 2>&1
 export PYTHONUNBUFFERED=1
@@ -42,9 +45,9 @@ section() {  # section NAME SECONDS COMMAND...
     echo "=== $name: rc $rc after $((SECONDS - start)) s"
 }
 
-if compgen -G '.whl/*.whl' >/dev/null; then
+if [ -n "$WHEELS" ] && compgen -G "$WHEELS/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile \
-        --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+        --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl || exit 1
     export PYTHONPATH=/tmp/site:$PWD
 else
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
