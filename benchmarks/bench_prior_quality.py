@@ -176,6 +176,11 @@ def oracle_method(stride):
     return run
 
 
+def generator_method(generator):
+    """A registered prior generator as ``method(img, gt) -> [K, 4]``."""
+    return lambda img, gt: generator.generate([img])[0].bboxes.numpy()
+
+
 def build_resnet(depth, checkpoint):
     from mmdet.models.backbones import ResNet
     torch.manual_seed(0)
@@ -403,21 +408,19 @@ def main():
                          args.data)
         if stride == 8:
             oracle = (name, preds)
+    generators = [('random crops', 'random crops (30)',
+                   dict(type='RandomCropPriorGenerator', num_crops=30,
+                        seed=0))]
     if not args.no_selective_search:
-        ss = TASK_UTILS.build(
-            dict(type='SelectiveSearchPriorGenerator', max_priors=30, seed=0))
-        rows.append(
-            ('selective search',
-             evaluate('selective search (fast, 128x128, top 30)',
-                      lambda img, gt: ss.generate([img])[0].bboxes.numpy(),
-                      coco, images, gts, args.data)))
-    crops = TASK_UTILS.build(
-        dict(type='RandomCropPriorGenerator', num_crops=30, seed=0))
-    rows.append(
-        ('random crops',
-         evaluate('random crops (30)',
-                  lambda img, gt: crops.generate([img])[0].bboxes.numpy(),
-                  coco, images, gts, args.data)))
+        generators.insert(
+            0,
+            ('selective search', 'selective search (fast, 128x128, top 30)',
+             dict(type='SelectiveSearchPriorGenerator', max_priors=30,
+                  seed=0)))
+    for label, name, cfg in generators:
+        method = generator_method(TASK_UTILS.build(cfg))
+        rows.append((label, evaluate(name, method, coco, images, gts,
+                                     args.data)))
     by_background(images, gts, rows + [oracle])
     if args.figure:
         save_figure(args.figure, args.data, images, gts, rows)
