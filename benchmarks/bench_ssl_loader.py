@@ -3,7 +3,8 @@
 
     PYTHONPATH=. python benchmarks/bench_ssl_loader.py \
         [--config configs/ssl/dense-swav_r18_1xgpu_proxy-unlabeled.py] \
-        [--batch-size 256] [--workers 2] [--batches 8] [--rounds 3]
+        [--data-root data/proxy/unlabeled/] [--batch-size 256] [--workers 2]
+        [--batches 8] [--rounds 3]
 
 Builds the config's train dataloader (its dataset, ``TwoViews`` pipeline
 and sampler) twice, with mmengine's ``pseudo_collate`` (a list of ``2B``
@@ -22,7 +23,7 @@ COLLATES = ('pseudo_collate', 'default_collate')
 
 def ms_per_batch(cfg, collate, batch_size, workers, batches):
     from mmengine.runner import Runner
-    loader_cfg = dict(cfg.train_dataloader)
+    loader_cfg = cfg.train_dataloader.copy()
     loader_cfg.update(
         batch_size=batch_size,
         num_workers=workers,
@@ -42,6 +43,8 @@ def main():
     parser.add_argument(
         '--config',
         default='configs/ssl/dense-swav_r18_1xgpu_proxy-unlabeled.py')
+    parser.add_argument(
+        '--data-root', help="the unlabeled images (default: the config's)")
     parser.add_argument('--batch-size', type=int, default=256)
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--batches', type=int, default=8)
@@ -50,6 +53,8 @@ def main():
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     cfg = Config.fromfile(args.config)
+    if args.data_root:
+        cfg.train_dataloader.dataset.data_root = args.data_root
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     times = {c: [] for c in COLLATES}
     for _ in range(args.rounds):

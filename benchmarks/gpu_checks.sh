@@ -16,8 +16,15 @@
 #           backbone.pth is copied to OUT_DIR in <16 MiB parts
 #   r0      bench_prior_quality.py on that backbone and random weights (CPU,
 #           in the background while the next sections run on the GPU)
-#   step    bench_joindet_step.py r50-800 (float32, then bf16 crop targets)
+#   loader  bench_ssl_loader.py: the SSL data loader, pseudo_collate against
+#           default_collate, with WORKERS workers (default 16)
+#   step    bench_joindet_step.py r50-800, float32 crop targets
+#   step-bf16  the same with bfloat16 crop targets
 #   update  bench_update_pass.py r50
+# They run in this order; SECTIONS names those to run (default: all). The
+# first run took 7 minutes on an H200 (its ssl section, time-boxed, 4 of
+# them), before the loader section and the steps' per-model memory
+# subprocesses were added: name fewer sections for a short lease.
 # Environment: DEVICE (default cuda), SSL_SECONDS (time limit of the
 # training, default 270), DATA (where the proxy set is written, default
 # data/proxy), WORK (the training's work dir), WHEELS (the folder of wheels
@@ -32,13 +39,18 @@ QUICK=${QUICK:-0}
 DATA=${DATA:-data/proxy}
 WORK=${WORK:-work_dirs/dense_swav_r18_1xgpu}
 WHEELS=${WHEELS-.whl}
+SECTIONS=${SECTIONS:-check priors ssl r0 loader step step-bf16 update}
+WORKERS=${WORKERS:-16}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu_checks.log") 2>&1
 export PYTHONUNBUFFERED=1
 
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
+
 section() {  # section NAME SECONDS COMMAND...
     local name=$1 secs=$2 start=$SECONDS rc
     shift 2
+    want "$name" || return 0
     echo "=== $name (limit ${secs} s) $(date -u +%T)"
     timeout --kill-after=5 "$secs" "$@"
     rc=$?
@@ -59,9 +71,11 @@ if [ "$QUICK" = 1 ]; then
         train_dataloader.num_workers=1 default_hooks.checkpoint.interval=2
         param_scheduler.0.end=1 param_scheduler.1.begin=1
         param_scheduler.1.end=4)
-    STEP=tiny; UPDATE=tiny; VAL_ARGS=(--num-val 20)
+    STEP=tiny; UPDATE=tiny; VAL_ARGS=(--num-val 20); WORKERS=1
+    LOADER_OPTS=(--batch-size 8 --batches 2 --rounds 1)
 else
     UNLABELED=6000; SSL_OPTS=(); STEP=r50-800; UPDATE=r50; VAL_ARGS=()
+    LOADER_OPTS=()
 fi
 
 section check 60 $PY - "$DEVICE" <<'EOF'
@@ -101,9 +115,11 @@ if dev == 'cuda':
     assert err < 1e-5, err
 EOF
 
-$PY tools/misc/make_proxy_data.py --out "$DATA" \
-    --num-unlabeled "$UNLABELED" "${VAL_ARGS[@]}" >"$OUT/make_proxy.txt" 2>&1 &
-MAKE=$!
+if want ssl || want loader; then
+    $PY tools/misc/make_proxy_data.py --out "$DATA" --num-unlabeled \
+        "$UNLABELED" "${VAL_ARGS[@]}" >"$OUT/make_proxy.txt" 2>&1 &
+    MAKE=$!
+fi
 
 if [ "$QUICK" = 1 ]; then
     section priors 120 $PY benchmarks/bench_priors.py --parts a --repeat 1 \
@@ -113,20 +129,22 @@ else
         --device "$DEVICE"
 fi
 
-wait $MAKE
-cat "$OUT/make_proxy.txt"
-sha256sum "$DATA/val/val.json"
+if [ -n "${MAKE:-}" ]; then
+    wait $MAKE
+    cat "$OUT/make_proxy.txt"
+    sha256sum "$DATA/val/val.json"
+fi
 
 section ssl "$SSL_SECONDS" $PY tools/train_ssl_backbone.py \
     configs/ssl/dense-swav_r18_1xgpu_proxy-unlabeled.py --work-dir "$WORK" \
     --cfg-options "train_dataloader.dataset.data_root=$DATA/unlabeled/" \
     "${SSL_OPTS[@]}"
 LAST=$(ls "$WORK"/iter_*.pth 2>/dev/null | sort -V | tail -n 1)
-if [ ! -f "$WORK/backbone.pth" ] && [ -n "$LAST" ]; then
+if want ssl && [ ! -f "$WORK/backbone.pth" ] && [ -n "$LAST" ]; then
     # stopped by its limit: export the weights of its last checkpoint
     $PY tools/model_converters/ssl_to_backbone.py "$LAST" "$WORK/backbone.pth"
 fi
-if [ -f "$WORK/backbone.pth" ]; then
+if want r0 && [ -f "$WORK/backbone.pth" ]; then
     sha256sum "$WORK/backbone.pth"
     split -b 15M -d "$WORK/backbone.pth" "$OUT/backbone.pth.part"
     cp "$WORK"/*/vis_data/scalars.json "$OUT/ssl_scalars.json" 2>/dev/null
@@ -139,9 +157,11 @@ if [ -f "$WORK/backbone.pth" ]; then
     R0=$!
 fi
 
-section step 75 $PY benchmarks/bench_joindet_step.py --setting $STEP \
+section loader 90 $PY benchmarks/bench_ssl_loader.py \
+    --data-root "$DATA/unlabeled/" --workers "$WORKERS" "${LOADER_OPTS[@]}"
+section step 120 $PY benchmarks/bench_joindet_step.py --setting $STEP \
     --device "$DEVICE" --iters 10
-section step-bf16 60 $PY benchmarks/bench_joindet_step.py --setting $STEP \
+section step-bf16 110 $PY benchmarks/bench_joindet_step.py --setting $STEP \
     --device "$DEVICE" --iters 10 --crop-autocast bfloat16
 section update 50 $PY benchmarks/bench_update_pass.py --setting $UPDATE \
     --device "$DEVICE" --repeat 3
