@@ -114,12 +114,7 @@ def convert_checkpoint(src: str, dst: str, keep_cls: bool = False) -> Dict:
         ValueError: When ``dst`` is ``src`` or ``src`` is not a JoinDet
             checkpoint.
     """
-    if _same_file(src, dst):
-        raise ValueError(f'output {dst!r} is the input checkpoint: choose '
-                         'another path (the input is never overwritten)')
-    allow_mmengine_checkpoints()
-    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
-    state_dict = _model_state_dict(checkpoint, src)
+    checkpoint, state_dict = load_for_conversion(src, dst)
     try:
         new_state_dict, dropped = convert_joindet_state_dict(
             state_dict, keep_cls=keep_cls)
@@ -143,6 +138,30 @@ def convert_checkpoint(src: str, dst: str, keep_cls: bool = False) -> Dict:
         kept=len(new_state_dict),
         dropped=dropped,
         dropped_modules=dict(modules))
+
+
+def load_for_conversion(src: str,
+                        dst: str) -> Tuple[object, Mapping[str, Tensor]]:
+    """Read the checkpoint ``src`` that a converter writes to ``dst``.
+
+    Refuses ``dst`` naming ``src`` (the input is never overwritten), reads
+    ``src`` with ``torch.load(weights_only=True)`` and the allow-list of
+    :func:`allow_mmengine_checkpoints`.
+
+    Returns:
+        tuple: The loaded object and its model state dict (a runner
+        checkpoint's ``state_dict``, or the object itself when it is a bare
+        state dict).
+
+    Raises:
+        ValueError: When ``dst`` is ``src`` or ``src`` holds no state dict.
+    """
+    if _same_file(src, dst):
+        raise ValueError(f'output {dst!r} is the input checkpoint: choose '
+                         'another path (the input is never overwritten)')
+    allow_mmengine_checkpoints()
+    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
+    return checkpoint, _model_state_dict(checkpoint, src)
 
 
 def _same_file(src: str, dst: str) -> bool:

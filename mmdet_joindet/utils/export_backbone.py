@@ -14,13 +14,11 @@ import os.path as osp
 from collections import OrderedDict
 from typing import Dict, Mapping
 
-import torch
 from torch import Tensor
 
 from ..version import __version__
 from .atomic import save_atomic
-from .convert import _model_state_dict, _same_file
-from .safe_load import allow_mmengine_checkpoints
+from .convert import load_for_conversion
 
 BACKBONE = 'backbone.'
 
@@ -62,13 +60,9 @@ def export_backbone_checkpoint(src: str, dst: str) -> Dict:
     Raises:
         ValueError: When ``dst`` is ``src`` or ``src`` holds no backbone.
     """
-    if _same_file(src, dst):
-        raise ValueError(f'output {dst!r} is the input checkpoint: choose '
-                         'another path (the input is never overwritten)')
-    allow_mmengine_checkpoints()
-    checkpoint = torch.load(src, map_location='cpu', weights_only=True)
+    checkpoint, model_state = load_for_conversion(src, dst)
     try:
-        state_dict = backbone_state_dict(_model_state_dict(checkpoint, src))
+        state_dict = backbone_state_dict(model_state)
     except ValueError as e:
         raise ValueError(f'{src}: {e}') from e
     meta = checkpoint.get('meta') if isinstance(checkpoint, Mapping) else None
