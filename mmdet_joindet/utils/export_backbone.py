@@ -43,8 +43,8 @@ def backbone_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
 def export_backbone_checkpoint(src: str, dst: str) -> Dict:
     """Write the backbone of the runner checkpoint ``src`` to ``dst``.
 
-    ``src`` is read with ``torch.load(weights_only=True)`` and the allow-list
-    of :func:`allow_mmengine_checkpoints`; ``dst`` receives
+    ``src`` is read safely (:func:`~.convert.load_for_conversion`); ``dst``
+    receives
     ``dict(state_dict=<backbone weights, mmdet names>,
     meta=dict(exported_from, iter, mmdet_joindet_version))``, written to a
     temporary file and renamed (an existing ``dst`` stays whole on failure).
