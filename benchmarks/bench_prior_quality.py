@@ -224,8 +224,31 @@ def split_by_background(images):
         photographs=[im for im, t in zip(images, textures) if not t])
 
 
+def split_by_picture(images):
+    """``{picture: [...]}`` of the proxy images by the scikit-image picture
+    under them (``background``), pictures in name order, or None when an
+    image does not name it."""
+    if not all('background' in im for im in images):
+        return None
+    groups = {}
+    for im in images:
+        groups.setdefault(im['background'], []).append(im)
+    return dict(sorted(groups.items()))
+
+
+def group_recall(groups, gts, preds):
+    """R50@30 (%) of ``preds`` on each group of ``groups`` (name -> image
+    dicts), in the groups' order."""
+    return [
+        100 * recall_at({im['id']: gts[im['id']]
+                         for im in ims}, preds, 30, [0.5])[0]
+        for ims in groups.values()
+    ]
+
+
 def by_background(images, gts, rows):
-    """R50@30 of each method on texture and on photograph backgrounds.
+    """R50@30 of each method on texture and on photograph backgrounds, then
+    on each picture.
 
     Proxy images name the scikit-image picture under them
     (``background``); the photographs hold real objects (coins, a cup,
@@ -235,16 +258,21 @@ def by_background(images, gts, rows):
     groups = split_by_background(images)
     if groups is None:
         return
-    groups = {k: [im['id'] for im in v] for k, v in groups.items()}
-    head = '  '.join(f'{g} ({sum(len(gts[i]) for i in ids)} obj)'
-                     for g, ids in groups.items())
+    head = '  '.join(f'{g} ({sum(len(gts[im["id"]]) for im in ims)} obj)'
+                     for g, ims in groups.items())
     print(f'\nR50@30 by background: {head}')
-    for name, preds in rows:
-        cells = []
-        for ids in groups.values():
-            sub = {i: gts[i] for i in ids}
-            cells.append(100 * recall_at(sub, preds, 30, [0.5])[0])
-        print(f'{name:<60} ' + ' '.join(f'{c:8.1f}' for c in cells))
+    for k, (name, preds) in enumerate(rows):
+        print(f'{k + 1:>2} {name:<57} ' +
+              ' '.join(f'{c:8.1f}' for c in group_recall(groups, gts, preds)))
+    pictures = split_by_picture(images)
+    table = [group_recall(pictures, gts, preds) for _, preds in rows]
+    print('\nR50@30 by picture (columns: the methods numbered above)')
+    print(f'{"picture":<22} {"imgs":>4} {"obj":>4} ' +
+          ' '.join(f'{k + 1:>6}' for k in range(len(rows))))
+    for j, (picture, ims) in enumerate(pictures.items()):
+        n_obj = sum(len(gts[im['id']]) for im in ims)
+        print(f'{picture:<22} {len(ims):>4} {n_obj:>4} ' +
+              ' '.join(f'{column[j]:6.1f}' for column in table))
 
 
 FIGURE_IMAGES = 4

@@ -93,6 +93,33 @@ def test_split_by_background_names_textures_and_photographs(quality):
     assert quality.split_by_background(images + [dict(id=4)]) is None
 
 
+def test_recall_by_picture_counts_each_pictures_objects(quality, capsys):
+    images = [
+        dict(id=1, background='gravel'),
+        dict(id=2, background='coffee'),
+        dict(id=3, background='gravel')
+    ]
+    box = np.array([[0, 0, 10, 10]], np.float32)
+    gts = {1: box, 2: np.concatenate([box, box + 20]), 3: box + 40}
+    # image 1's object found, one of image 2's, none of image 3's; a box of
+    # an image counts for that image only
+    preds = {1: box, 2: box + 20, 3: box}
+    pictures = quality.split_by_picture(images)
+    assert list(pictures) == ['coffee', 'gravel']
+    assert [im['id'] for im in pictures['gravel']] == [1, 3]
+    np.testing.assert_allclose(
+        quality.group_recall(pictures, gts, preds), [50.0, 50.0])
+    assert quality.split_by_picture(images + [dict(id=4)]) is None
+    none = {i: np.zeros((0, 4), np.float32) for i in gts}
+    quality.by_background(images, gts, [('found', preds), ('none', none)])
+    out = capsys.readouterr().out.splitlines()
+    # textures (gravel) 1 of 2, photographs (coffee) 1 of 2
+    assert out[2].split()[:2] == ['1', 'found']
+    assert out[2].split()[-2:] == ['50.0', '50.0']
+    assert out[-2].split() == ['coffee', '1', '2', '50.0', '0.0']
+    assert out[-1].split() == ['gravel', '2', '2', '50.0', '0.0']
+
+
 def test_ceiling_labels_cells_by_the_smallest_box():
     ceiling = _load('label_ceiling_backbone')
     boxes = np.array([[0, 0, 32, 32], [8, 8, 24, 24]], np.float32)
