@@ -71,13 +71,14 @@ def test_setting_parser_names_bad_input(quality):
             quality.parse_setting(bad)
 
 
-def test_sweep_cells_are_no_finer_than_the_finest_oracle(quality):
+def test_every_sweep_grid_has_its_oracle_row(quality):
     # each setting's cells, in original-image pixels, are stride / scale;
-    # the finest oracle row is 4 px, and x4 only reads stride 16 (4 px)
+    # the oracle rows bound the cut on exactly those grids (x4 at stride 8
+    # gives the finest, 2 px)
     settings = quality.sweep_settings()
     cells = {8 * 2**level / scale for scale, level, _, _ in settings}
-    assert min(cells) == 4
-    assert {(s, lvl) for s, lvl, _, _ in settings if s == 4} == {(4.0, 1)}
+    assert cells == set(quality.ORACLE_STRIDES)
+    assert min(cells) == 2
     assert len(set(settings)) == len(settings)
 
 
