@@ -436,7 +436,7 @@ def main():
         name = f'oracle cut: ground-truth foreground, {stride} px grid'
         preds = evaluate(name, oracle_method(stride), coco, images, gts,
                          args.data)
-        if stride == 8:
+        if stride == min(ORACLE_STRIDES):  # the grid of the best settings
             oracle = (name, preds)
     generators = [('random crops', 'random crops (30)',
                    dict(type='RandomCropPriorGenerator', num_crops=30,

@@ -121,6 +121,66 @@ def test_recall_by_picture_counts_each_pictures_objects(quality, capsys):
     assert out[-1].split() == ['gravel', '2', '2', '50.0', '0.0']
 
 
+def test_tables_by_background_carry_the_finest_oracle(quality, tmp_path,
+                                                      monkeypatch, capsys):
+    """The whole script on four tiny images: the by-background tables bound
+    the cut with the oracle of the finest grid, the one the best settings
+    read. Each object is a 6 px square off the 8 px grid: the 2 px oracle
+    boxes it exactly, the 8 px one misses it (IoU 0.19)."""
+    import json
+
+    import cv2
+    rng = np.random.default_rng(0)
+    root = tmp_path / 'val'  # load_set reads <root>/<root name>.json
+    os.makedirs(root / 'images')
+    images, annotations = [], []
+    for i, background in enumerate(['gravel', 'coffee', 'brick', 'coffee']):
+        img = rng.integers(0, 60, (32, 32, 3)).astype(np.uint8)
+        img[6:12, 6:12] = 220
+        cv2.imwrite(str(root / 'images' / f'{i}.png'), img)
+        images.append(
+            dict(
+                id=i + 1,
+                file_name=f'{i}.png',
+                height=32,
+                width=32,
+                background=background))
+        annotations.append(
+            dict(
+                id=i + 1,
+                image_id=i + 1,
+                bbox=[6, 6, 6, 6],
+                area=36,
+                iscrowd=0,
+                category_id=1))
+    with open(root / 'val.json', 'w') as f:
+        json.dump(
+            dict(
+                images=images,
+                annotations=annotations,
+                categories=[dict(id=1, name='0')]), f)
+    monkeypatch.setattr('sys.argv', [
+        'bench_prior_quality.py', '--data',
+        str(root), '--no-selective-search', '--setting', '1,8,centred,0.2'
+    ])
+    quality.main()
+    out = capsys.readouterr().out.splitlines()
+    r50_30 = {
+        line[:60].strip(): line.split()[-3]
+        for line in out if line.startswith('oracle')
+    }
+    finest = min(quality.ORACLE_STRIDES)
+    assert r50_30[
+        f'oracle cut: ground-truth foreground, {finest} px grid'] == '100.0'
+    assert r50_30['oracle cut: ground-truth foreground, 8 px grid'] == '0.0'
+    head = out.index('R50@30 by background: textures (2 obj)  '
+                     'photographs (2 obj)')
+    oracle = out[head + 3].split()  # random weights, random crops, oracle
+    assert ' '.join(oracle[:-2]).endswith(f'{finest} px grid')
+    assert oracle[-2:] == ['100.0', '100.0']
+    assert out[-2].split()[-1] == out[-1].split()[-1] == '100.0'
+
+
 def test_ceiling_labels_cells_by_the_smallest_box():
     ceiling = _load('label_ceiling_backbone')
     boxes = np.array([[0, 0, 32, 32], [8, 8, 24, 24]], np.float32)
