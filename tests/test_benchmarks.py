@@ -30,6 +30,42 @@ def quality():
     return _load('bench_prior_quality')
 
 
+def _write_set(root, size, box, backgrounds):
+    """A COCO-format set as the benchmarks read it (``<root>/images``,
+    ``<root>/<root name>.json``): one image per entry of ``backgrounds``
+    (None: no ``background`` field), dark noise of ``size`` x ``size`` with
+    one bright object in ``box`` (x, y, w, h)."""
+    import json
+
+    import cv2
+    rng = np.random.default_rng(0)
+    os.makedirs(root / 'images')
+    x, y, w, h = box
+    images, annotations = [], []
+    for i, background in enumerate(backgrounds):
+        img = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+        img[y:y + h, x:x + w] = 220
+        cv2.imwrite(str(root / 'images' / f'{i}.png'), img)
+        image = dict(id=i + 1, file_name=f'{i}.png', height=size, width=size)
+        if background is not None:
+            image['background'] = background
+        images.append(image)
+        annotations.append(
+            dict(
+                id=i + 1,
+                image_id=i + 1,
+                bbox=list(box),
+                area=w * h,
+                iscrowd=0,
+                category_id=1))
+    with open(root / f'{root.name}.json', 'w') as f:
+        json.dump(
+            dict(
+                images=images,
+                annotations=annotations,
+                categories=[dict(id=1, name='0')]), f)
+
+
 def test_oracle_cut_boxes_grid_aligned_objects_exactly(quality):
     img = np.zeros((64, 48, 3), np.uint8)
     gt = np.array([[8, 8, 24, 16], [32, 40, 48, 64]], np.float32)
@@ -127,38 +163,8 @@ def test_tables_by_background_carry_the_finest_oracle(quality, tmp_path,
     the cut with the oracle of the finest grid, the one the best settings
     read. Each object is a 6 px square off the 8 px grid: the 2 px oracle
     boxes it exactly, the 8 px one misses it (IoU 0.19)."""
-    import json
-
-    import cv2
-    rng = np.random.default_rng(0)
-    root = tmp_path / 'val'  # load_set reads <root>/<root name>.json
-    os.makedirs(root / 'images')
-    images, annotations = [], []
-    for i, background in enumerate(['gravel', 'coffee', 'brick', 'coffee']):
-        img = rng.integers(0, 60, (32, 32, 3)).astype(np.uint8)
-        img[6:12, 6:12] = 220
-        cv2.imwrite(str(root / 'images' / f'{i}.png'), img)
-        images.append(
-            dict(
-                id=i + 1,
-                file_name=f'{i}.png',
-                height=32,
-                width=32,
-                background=background))
-        annotations.append(
-            dict(
-                id=i + 1,
-                image_id=i + 1,
-                bbox=[6, 6, 6, 6],
-                area=36,
-                iscrowd=0,
-                category_id=1))
-    with open(root / 'val.json', 'w') as f:
-        json.dump(
-            dict(
-                images=images,
-                annotations=annotations,
-                categories=[dict(id=1, name='0')]), f)
+    root = tmp_path / 'val'
+    _write_set(root, 32, (6, 6, 6, 6), ['gravel', 'coffee', 'brick', 'coffee'])
     monkeypatch.setattr('sys.argv', [
         'bench_prior_quality.py', '--data',
         str(root), '--no-selective-search', '--setting', '1,8,centred,0.2'
@@ -272,24 +278,8 @@ def test_backbone_list_labels_each_checkpoint(quality):
 
 def test_probe_cli_prints_an_auc_per_backbone(probe, tmp_path, monkeypatch,
                                               capsys):
-    import json
-
-    import cv2
-    rng = np.random.default_rng(0)
-    tmp_path = tmp_path / 'val'  # load_set reads <root>/<root name>.json
-    os.makedirs(tmp_path / 'images')
-    images, annotations = [], []
-    for i in range(4):
-        img = rng.integers(0, 60, (64, 64, 3)).astype(np.uint8)
-        img[16:40, 8:32] = 220
-        cv2.imwrite(str(tmp_path / 'images' / f'{i}.png'), img)
-        images.append(
-            dict(id=i + 1, file_name=f'{i}.png', height=64, width=64))
-        annotations.append(
-            dict(
-                id=i + 1, image_id=i + 1, bbox=[8, 16, 24, 24], category_id=1))
-    with open(tmp_path / 'val.json', 'w') as f:
-        json.dump(dict(images=images, annotations=annotations), f)
+    tmp_path = tmp_path / 'val'
+    _write_set(tmp_path, 64, (8, 16, 24, 24), [None] * 4)
     monkeypatch.setattr(
         'sys.argv',
         ['probe_cells.py', '--data',
