@@ -13,7 +13,8 @@ from mmdet_joindet.priors import eigen_attention_map, foreground_mask
 def dense_reference(tokens: np.ndarray, tau: float = 0.2, eps: float = 1e-5):
     """TokenCut's ncut in float64: bipartition [N] and the raw x [N]."""
     f = tokens.astype(np.float64)
-    f = f / np.linalg.norm(f, axis=1, keepdims=True)
+    # all-zero features: no edge, as in eigen_attention_map
+    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
     A = f @ f.T
     A = np.where(A > tau, 1.0, eps)
     D = np.diag(A.sum(1))
@@ -63,6 +64,132 @@ def test_graph_with_several_components():
     # The cut separates whole clusters.
     for k in range(3):
         assert len(set(ref[labels == k])) == 1
+
+
+def _cliques(sizes, c=None, rng=None, noise=0.0):
+    """Tokens [sum(sizes), c]: group k is the unit vector e_k (plus noise),
+    so the binary graph is ``len(sizes)`` exact cliques joined by eps."""
+    c = c or len(sizes) + 1
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    tokens = np.eye(len(sizes), c)[labels]
+    if noise:
+        tokens = tokens + noise * rng.normal(size=tokens.shape)
+    return tokens, labels
+
+
+def _no_dense(monkeypatch):
+    """Make the dense solver fail if it is called."""
+
+    def refuse(*args):
+        raise AssertionError('the dense solver was called')
+
+    monkeypatch.setattr(eigen_module, '_dense_second', refuse)
+
+
+def _breakdown_cases():
+    rng = np.random.default_rng(11)
+    two, _ = _cliques([200, 124])
+    three, _ = _cliques([150, 110, 64])
+    # Exact cliques in E from features that are not identical: fresh starts
+    # keep finding new directions; eigenvalues near the top 1e-5 apart.
+    noisy, _ = _cliques([130, 110, 84], c=32, rng=rng, noise=0.05)
+    # One clique and 20 cells similar to nothing but themselves: the cut
+    # separates the clique from the isolated cells (eigenvalue gap 2e-4).
+    iso = np.zeros((324, 21))
+    iso[:304, 0] = 1
+    iso[304:, 1:] = np.eye(20)
+    # Groups of exact copies: 16 noisy tokens per cluster, each repeated.
+    base = planted(rng, 32, c=16, noise=0.5)
+    copies = base[rng.integers(0, 32, 324)]
+    copies[:32] = base
+    # A rank-1 graph E = x x^T: one clique, the other cells all-zero
+    # features (no edge at all, not even to themselves).
+    rank1 = np.zeros((324, 4))
+    rank1[:120, 0] = 2.0
+    return dict(
+        two_cliques=two,
+        three_cliques=three,
+        three_noisy_cliques=noisy,
+        clique_and_isolated=iso,
+        identical_copies=copies,
+        rank1=rank1)
+
+
+@pytest.mark.parametrize('case', sorted(_breakdown_cases()))
+def test_breakdown_needs_no_dense_solver(case, monkeypatch):
+    """Graphs whose Krylov spaces become invariant after a few steps give
+    the dense reference's cut from the iteration alone."""
+    tokens = _breakdown_cases()[case]
+    _no_dense(monkeypatch)
+    assert 18 * 18 > eigen_module.DENSE_MAX_TOKENS
+    m = eigen_attention_map(as_feats(tokens, 18, 18))
+    ref, _ = dense_reference(tokens)
+    fg = foreground_mask(m).flatten().numpy()
+    assert np.array_equal(fg, ref)
+
+
+def test_restart_finds_the_direction_a_start_missed(monkeypatch):
+    """A start vector that is itself an eigenvector (orthogonal to the
+    Fiedler vector) spans an invariant space at once: the iteration must
+    restart instead of returning that eigenvector."""
+    _no_dense(monkeypatch)
+    tokens = _breakdown_cases()['clique_and_isolated']
+    first = torch.zeros(1, 324)
+    first[0, 304], first[0, 305] = 1.0, -1.0  # two isolated cells: S v = c v
+    original = eigen_module._FeatureStarts.next
+    calls = []
+
+    def next_start(self):
+        calls.append(1)
+        return first.clone() if len(calls) == 1 else original(self)
+
+    monkeypatch.setattr(eigen_module._FeatureStarts, 'next', next_start)
+    m = eigen_attention_map(as_feats(tokens, 18, 18))
+    assert len(calls) > 1
+    ref, _ = dense_reference(tokens)
+    assert np.array_equal(foreground_mask(m).flatten().numpy(), ref)
+
+
+def test_three_cliques_cut_is_the_dense_one_in_any_order(monkeypatch):
+    """The cut of eps-joined cliques is decided by their sizes alone
+    (eigenvalues 1e-5 apart): it must not depend on which cells come
+    first."""
+    _no_dense(monkeypatch)
+    rng = np.random.default_rng(12)
+    tokens, labels = _cliques([140, 100, 84], c=6)
+    for _ in range(3):
+        perm = rng.permutation(324)
+        t = tokens[perm]
+        ref, _ = dense_reference(t)
+        fg = foreground_mask(eigen_attention_map(as_feats(t, 18,
+                                                          18))).flatten()
+        assert np.array_equal(fg.numpy(), ref)
+        # whole cliques on each side
+        for k in range(3):
+            assert len(set(ref[labels[perm] == k])) == 1
+
+
+def test_thick_restart_keeps_the_cut(monkeypatch):
+    """With room for only 6 basis vectors the iteration restarts on its
+    best Ritz vectors many times and still reaches the dense cut."""
+    rng = np.random.default_rng(13)
+    tokens = planted(rng, 20 * 20, noise=1.2)
+    ref, x = dense_reference(tokens)
+    steps = []
+    matvec = eigen_module._matvec
+
+    def counted(*args):
+        steps.append(1)
+        return matvec(*args)
+
+    monkeypatch.setattr(eigen_module, '_matvec', counted)
+    monkeypatch.setattr(eigen_module, 'MAX_BASIS', 6)
+    monkeypatch.setattr(eigen_module, 'THICK_KEEP', 3)
+    _no_dense(monkeypatch)
+    fg = foreground_mask(eigen_attention_map(as_feats(tokens, 20, 20)))
+    assert len(steps) > 6
+    clear = np.abs(x - x.mean()) > 1e-3 * np.abs(x).max()
+    assert np.array_equal(fg.flatten().numpy()[clear], ref[clear])
 
 
 def test_dense_fallback_matches_lanczos():
@@ -158,18 +285,48 @@ def test_nearly_complete_graph_breaks_lanczos_down_safely():
     after a step or two (regression: the iteration divided by a zero beta).
     The Fiedler vector separates the pair."""
     rng = np.random.default_rng(8)
-    n, c = 16 * 16, 8  # above DENSE_MAX_TOKENS: the Lanczos path
+    n, c = 18 * 18, 8  # above DENSE_MAX_TOKENS: the Lanczos path
     tokens = np.zeros((n, c))
     tokens[:, 0] = 1
     tokens[2:] += 0.01 * rng.normal(size=(n - 2, c))
     tokens[0, 1], tokens[1, 1] = 1, -1  # cos(0, 1) = 0 < tau, both ~ rest
-    m = eigen_attention_map(as_feats(tokens, 16, 16)).flatten()
+    m = eigen_attention_map(as_feats(tokens, 18, 18)).flatten()
     assert torch.isfinite(m).all()
     # x ~ e0 - e1: the pair carries the two largest magnitudes, one on each
     # side (the other cells hold rounding noise around the mean).
     assert set(m.abs().topk(2).indices.tolist()) == {0, 1}
     assert m[0] * m[1] < 0
     assert m.abs()[2:].max() < 1e-3 * m.abs()[:2].min()
-    assert foreground_mask(m.view(1, 16, 16)).flatten()[:2].sum() == 1
+    assert foreground_mask(m.view(1, 18, 18)).flatten()[:2].sum() == 1
     _, x = dense_reference(tokens)
     assert set(np.argsort(-np.abs(x))[:2]) == {0, 1}
+
+
+def test_blocked_edges_equal_one_product(monkeypatch):
+    """The upper-block-triangle product, thresholded and mirrored, is
+    ``u u^T > tau`` (sizes not a multiple of the block, on both sides of
+    the two-block switch)."""
+    rng = np.random.default_rng(14)
+    monkeypatch.setattr(eigen_module, 'GRAM_BLOCK', 16)
+    for n in (20, 32, 33, 100):
+        u = torch.nn.functional.normalize(
+            torch.from_numpy(rng.normal(size=(n, 8))).float(), dim=1)
+        out = torch.full((n, n), float('nan'))
+        eigen_module._edges_into(u, 0.2, out)
+        assert torch.equal(out, (u @ u.T > 0.2).float())
+
+
+def test_reused_workspace_keeps_results():
+    """The per-thread edge buffer kept between calls does not leak one
+    call's graph into the next (larger, smaller, then the first again)."""
+    rng = np.random.default_rng(15)
+    small = as_feats(planted(rng, 15 * 16), 15, 16)
+    large = torch.cat(
+        [as_feats(planted(rng, 20 * 22), 20, 22) for _ in range(3)])
+    first = eigen_attention_map(small)
+    eigen_attention_map(large)
+    assert torch.equal(eigen_attention_map(small), first)
+    tokens = large[1].flatten(1).T.numpy()
+    ref, _ = dense_reference(tokens)
+    fg = foreground_mask(eigen_attention_map(large))[1].flatten().numpy()
+    assert np.array_equal(fg, ref)
