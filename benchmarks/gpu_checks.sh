@@ -125,7 +125,7 @@ if [ "$QUICK" = 1 ]; then
     section priors 120 $PY benchmarks/bench_priors.py --parts a --repeat 1 \
         --skip-dense --device "$DEVICE"
 else
-    section priors 90 $PY benchmarks/bench_priors.py --parts a --repeat 3 \
+    section priors 240 $PY benchmarks/bench_priors.py --parts a --repeat 3 \
         --device "$DEVICE"
 fi
 
