@@ -4,7 +4,7 @@
 Paper Sec. 2.3 (Box Smooth Module) and Sec. 4, Table 6 (updating by direct
 replacement or by NMS instead).
 """
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from mmdet.structures.bbox import bbox_overlaps
 from .box_smooth import box_smooth
 
 UPDATE_MODES = ('box_smooth', 'direct', 'nms', 'fixed')
+ArrayOrTensor = Union[np.ndarray, torch.Tensor]
 
 
 def update_priors(
@@ -62,17 +63,35 @@ def update_priors(
             keep = torch.ones(len(prev_b), dtype=torch.bool)
         boxes = torch.cat([cur_b, prev_b[keep]])
         scores = torch.cat([cur_s, prev_s[keep]])
-    return cap_priors(boxes.numpy(), scores.numpy(), max_priors)
+    b, s = cap_priors(boxes, scores, max_priors)
+    return b.numpy(), s.numpy()
 
 
-def cap_priors(boxes: np.ndarray, scores: np.ndarray,
-               max_priors: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
-    """Sort by score (ties: larger area first, then input order) and keep
-    at most ``max_priors``."""
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    scores = np.asarray(scores, np.float32).reshape(-1)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    order = np.lexsort((np.arange(len(boxes)), -area, -scores))
-    if max_priors is not None:
-        order = order[:max_priors]
-    return boxes[order], scores[order]
+def cap_priors(boxes: ArrayOrTensor, scores: ArrayOrTensor,
+               max_priors: Optional[int]) -> Tuple[ArrayOrTensor, ...]:
+    """Sort priors by score (ties: larger area first, then input order) and
+    keep at most ``max_priors``: the one ordering of priors everywhere (the
+    generators, the update, the loader).
+
+    Args:
+        boxes: xyxy ``[N, 4]``, a tensor (any device) or an array.
+        scores: ``[N]``, of the same kind.
+        max_priors (int, optional): None keeps all.
+
+    Returns:
+        tuple: float32 ``[K, 4]`` and ``[K]``, of the input's kind (and
+        device).
+    """
+    as_numpy = not isinstance(boxes, torch.Tensor)
+    b = torch.as_tensor(np.asarray(boxes, np.float32) if as_numpy else boxes)
+    b = b.float().reshape(-1, 4)
+    s = torch.as_tensor(np.asarray(scores, np.float32) if as_numpy else scores)
+    s = s.to(b.device, torch.float32).reshape(-1)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    # Lexicographic (score, area, index) order from two stable sorts: the
+    # secondary key first.
+    order = torch.argsort(area, descending=True, stable=True)
+    order = order[torch.argsort(s[order], descending=True, stable=True)]
+    order = order[:max_priors]
+    b, s = b[order], s[order]
+    return (b.numpy(), s.numpy()) if as_numpy else (b, s)

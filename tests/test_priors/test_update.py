@@ -48,6 +48,27 @@ def test_cap_orders_by_score_then_area():
     np.testing.assert_array_equal(cs, [1, 1, 1])
 
 
+def test_cap_is_one_order_for_arrays_and_tensors():
+    """Against a brute-force sort on (-score, -area, index), with many ties
+    in both keys; arrays and tensors give the same result."""
+    rng = np.random.default_rng(3)
+    xy = rng.integers(0, 5, (60, 2)).astype(np.float32)
+    wh = rng.integers(1, 4, (60, 2)).astype(np.float32)
+    b = np.concatenate([xy, xy + wh], 1)
+    s = rng.integers(0, 4, 60).astype(np.float32) / 4
+    area = wh[:, 0] * wh[:, 1]
+    ref = sorted(range(60), key=lambda i: (-s[i], -area[i], i))[:25]
+    nb, ns = cap_priors(b, s, 25)
+    tb, ts = cap_priors(torch.from_numpy(b), torch.from_numpy(s), 25)
+    assert isinstance(nb, np.ndarray) and isinstance(tb, torch.Tensor)
+    np.testing.assert_array_equal(nb, b[ref])
+    np.testing.assert_array_equal(ns, s[ref])
+    np.testing.assert_array_equal(tb.numpy(), nb)
+    np.testing.assert_array_equal(ts.numpy(), ns)
+    assert len(cap_priors(b[:0], s[:0], 5)[0]) == 0
+    assert len(cap_priors(b, s, None)[0]) == 60
+
+
 def test_empty_and_bad_mode():
     empty = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
     for mode in ('box_smooth', 'direct', 'nms', 'fixed'):

@@ -7,6 +7,8 @@ from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.bbox import HorizontalBoxes
 
+from mmdet_joindet.priors import cap_priors
+
 
 @TRANSFORMS.register_module()
 class LoadPriors(BaseTransform):
@@ -90,8 +92,7 @@ class LoadPriors(BaseTransform):
             boxes[:, 3] - boxes[:, 1] >= self.min_size)
         boxes, scores = boxes[keep], scores[keep]
         if self.max_priors is not None and len(boxes) > self.max_priors:
-            order = np.argsort(-scores, kind='stable')[:self.max_priors]
-            boxes = boxes[order]
+            boxes, _ = cap_priors(boxes, scores, self.max_priors)
         results['gt_bboxes'] = HorizontalBoxes(boxes, dtype=torch.float32)
         results['gt_bboxes_labels'] = np.zeros(len(boxes), dtype=np.int64)
         results['gt_ignore_flags'] = np.zeros(len(boxes), dtype=bool)

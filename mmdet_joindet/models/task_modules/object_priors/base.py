@@ -8,6 +8,8 @@ from mmdet.utils import InstanceList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from mmdet_joindet.priors import cap_priors
+
 
 class BaseObjectPriorGenerator(metaclass=ABCMeta):
     """Interface of the object-prior generators of self-supervised pretraining.
@@ -93,14 +95,8 @@ class BaseObjectPriorGenerator(metaclass=ABCMeta):
         scores = scores.to(bboxes.device, torch.float32)
         if not (torch.isfinite(bboxes).all() and torch.isfinite(scores).all()):
             raise ValueError('bboxes and scores must be finite')
-        areas = (bboxes[:, 2] - bboxes[:, 0]) * (bboxes[:, 3] - bboxes[:, 1])
-        # Lexicographic (score, area) order from two stable sorts: the
-        # secondary key first.
-        order = torch.argsort(areas, descending=True, stable=True)
-        order = order[torch.argsort(
-            scores[order], descending=True, stable=True)]
-        order = order[:self.max_priors]
-        return InstanceData(bboxes=bboxes[order], scores=scores[order])
+        bboxes, scores = cap_priors(bboxes, scores, self.max_priors)
+        return InstanceData(bboxes=bboxes, scores=scores)
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(max_priors={self.max_priors})'
