@@ -59,6 +59,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from mmdet_joindet.utils.atomic import fsync_dir, write_atomic, write_new_file
+
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 FORMAT_VERSION = 1
@@ -93,28 +95,6 @@ def _to_numpy(x: Any) -> np.ndarray:
             x = x.float()  # numpy has no bfloat16; stored as float32 anyway
         return x.numpy()
     return np.asarray(x)
-
-
-def _fsync_dir(path: str) -> None:
-    """Persist a directory's entries (creations and renames in it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. platforms that cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_file(path: str, write) -> None:
-    """Create ``path``, let ``write(f)`` fill it, flush and fsync it."""
-    with open(path, 'xb') as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _hidden_name(name: str, kind: str) -> str:
@@ -522,13 +502,13 @@ class PriorStore:
         os.mkdir(tmp)
         try:
             for file, array in zip(ARRAY_FILES, (offsets, boxes, scores)):
-                _write_file(
+                write_new_file(
                     osp.join(tmp, file),
                     lambda f, a=array: np.save(f, a, allow_pickle=False))
             # meta.json last: a round directory always has all its files
-            _write_file(
+            write_new_file(
                 osp.join(tmp, META_FILE), lambda f: f.write(meta_bytes))
-            _fsync_dir(tmp)
+            fsync_dir(tmp)
             self._check_replaceable(round_idx, final, overwrite)
             if osp.lexists(final):
                 old = osp.join(self.root, _hidden_name(name, 'old'))
@@ -538,14 +518,14 @@ class PriorStore:
                 except BaseException:
                     os.rename(old, final)  # put the old round back
                     raise
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return final
 
     def _check_replaceable(self, round_idx: int, final: str,
@@ -576,17 +556,11 @@ class PriorStore:
         self._point_current(round_idx)
 
     def _point_current(self, round_idx: int) -> None:
-        path = osp.join(self.root, CURRENT_FILE)
-        tmp = osp.join(self.root, _hidden_name(CURRENT_FILE, 'tmp'))
         data = f'{round_idx}\n'.encode()
-        try:
-            _write_file(tmp, lambda f: f.write(data))
-            os.replace(tmp, path)
-        except BaseException:
-            if osp.lexists(tmp):
-                os.remove(tmp)
-            raise
-        _fsync_dir(self.root)
+        write_atomic(
+            osp.join(self.root, CURRENT_FILE),
+            lambda tmp: write_new_file(tmp, lambda f: f.write(data)),
+            tmp=osp.join(self.root, _hidden_name(CURRENT_FILE, 'tmp')))
 
     def rewind(self, round_idx: int, prune_after: bool = False) -> None:
         """Re-point ``CURRENT`` at an older round (resume from a checkpoint).
@@ -615,7 +589,7 @@ class PriorStore:
         name = _round_dirname(round_idx)
         old = osp.join(self.root, _hidden_name(name, 'old'))
         os.rename(osp.join(self.root, name), old)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         shutil.rmtree(old, ignore_errors=True)
 
     def cleanup_stale(self) -> List[str]:

@@ -4,25 +4,68 @@ import contextlib
 import os
 import os.path as osp
 import tempfile
-from typing import Callable
+from typing import IO, Callable, Optional
 
 import torch
 
 
-def write_atomic(dst: str, write: Callable[[str], None]) -> None:
-    """Have ``write(tmp)`` fill a temporary file beside ``dst``, then
-    rename it to ``dst``.
+def fsync_dir(path: str) -> None:
+    """Persist a directory's entries (creations and renames in it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. platforms that cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: str) -> None:
+    """Flush a written file's data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_new_file(path: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Create ``path`` (it must not exist), let ``write(f)`` fill the
+    binary file object, then flush and fsync it."""
+    with open(path, 'xb') as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_atomic(dst: str,
+                 write: Callable[[str], None],
+                 tmp: Optional[str] = None) -> None:
+    """Have ``write(tmp)`` fill a temporary file beside ``dst``, fsync it,
+    rename it to ``dst`` and fsync the directory.
 
     A failure leaves ``dst`` as it was (an earlier file whole) and no
-    temporary file behind. The file gets the mode ``open`` would give it.
+    temporary file behind; after a crash ``dst`` holds the old or the new
+    content, never a mix. The file gets the mode ``open`` would give it.
+
+    Args:
+        dst (str): The file to write.
+        write (callable): Fills the file at the path it is given.
+        tmp (str, optional): The temporary path, in ``dst``'s folder
+            (default: a fresh hidden ``.<name>.*.tmp``).
     """
     folder = osp.dirname(osp.abspath(dst))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=folder)
-    os.close(fd)
+    if tmp is None:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f'.{osp.basename(dst)}.', suffix='.tmp', dir=folder)
+        os.close(fd)
     try:
         write(tmp)
+        fsync_file(tmp)
         # mkstemp creates the file 0600; give it the mode `open` would.
         umask = os.umask(0)
         os.umask(umask)
@@ -32,6 +75,7 @@ def write_atomic(dst: str, write: Callable[[str], None]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+    fsync_dir(folder)
 
 
 def save_atomic(obj, dst: str) -> None:

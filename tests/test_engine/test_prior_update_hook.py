@@ -172,12 +172,12 @@ def test_two_gloo_processes_match_one(run, tmp_path):
 KILLABLE = '''
 import runpy, sys, time
 from mmdet_joindet.datasets import prior_store
-fsync_dir = prior_store._fsync_dir
+fsync_dir = prior_store.fsync_dir
 def slow(path):
     if '.round_0002.tmp' in path:
         time.sleep(600)  # killed here, with round 2 half written
     fsync_dir(path)
-prior_store._fsync_dir = slow
+prior_store.fsync_dir = slow
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name='__main__')
 '''

@@ -52,3 +52,36 @@ def test_a_failed_first_write_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match='cannot encode'):
         write_atomic(str(tmp_path / 'x.png'), fail)
     assert os.listdir(tmp_path) == []
+
+
+def test_the_file_and_its_folder_are_fsynced(tmp_path, monkeypatch):
+    from mmdet_joindet.utils import atomic
+    calls = []
+    real_file, real_dir = atomic.fsync_file, atomic.fsync_dir
+
+    def file(path):
+        calls.append(('file', path, os.path.exists(tmp_path / 'x.json')))
+        real_file(path)
+
+    def folder(path):
+        calls.append(('dir', path, os.path.exists(tmp_path / 'x.json')))
+        real_dir(path)
+
+    monkeypatch.setattr(atomic, 'fsync_file', file)
+    monkeypatch.setattr(atomic, 'fsync_dir', folder)
+    tmp = str(tmp_path / '.x.json.tmp-mine')
+    write_bytes_atomic(str(tmp_path / 'x.json'), b'{}')
+    atomic.write_atomic(
+        str(tmp_path / 'x.json'),
+        lambda p: atomic.write_new_file(p, lambda f: f.write(b'[]')),
+        tmp=tmp)
+    # the data before the rename, the folder's entry after it
+    assert [(kind, exists) for kind, _, exists in calls] == [('file', False),
+                                                             ('dir', True),
+                                                             ('file', True),
+                                                             ('dir', True)]
+    assert calls[2][1] == tmp and calls[3][1] == str(tmp_path)
+    assert (tmp_path / 'x.json').read_bytes() == b'[]'
+    assert os.listdir(tmp_path) == ['x.json']
+    with pytest.raises(FileExistsError):  # write_new_file never overwrites
+        atomic.write_new_file(str(tmp_path / 'x.json'), lambda f: None)
