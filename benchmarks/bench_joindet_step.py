@@ -64,9 +64,9 @@ def build(kind, setting, device, crop_autocast=None):
     for part in ('encoder', 'decoder'):
         cfg[part].num_layers = layers
     if dims != 256:
-        from mmdet_joindet.testing.tiny_config import _set_dims
-        _set_dims(cfg.encoder, dims)
-        _set_dims(cfg.decoder, dims)
+        from mmdet_joindet.testing.tiny_config import set_embed_dims
+        set_embed_dims(cfg.encoder, dims)
+        set_embed_dims(cfg.decoder, dims)
         cfg.positional_encoding.num_feats = dims // 2
         cfg.bbox_head.embed_dims = dims
     torch.manual_seed(0)

@@ -46,7 +46,7 @@ def build(setting, folder, device):
     from mmengine.config import Config
 
     from mmdet_joindet.datasets import SelfSupervisedDataset
-    from mmdet_joindet.testing.tiny_config import _set_dims
+    from mmdet_joindet.testing.tiny_config import set_embed_dims
     register_all_modules(init_default_scope=True)
     depth, layers, queries, dims, scale = SETTINGS[setting]
     cfg = Config.fromfile(
@@ -58,7 +58,7 @@ def build(setting, folder, device):
     cfg.test_cfg.max_per_img = queries
     for part in ('encoder', 'decoder'):
         cfg[part].num_layers = layers
-        _set_dims(cfg[part], dims)
+        set_embed_dims(cfg[part], dims)
     cfg.positional_encoding.num_feats = dims // 2
     cfg.bbox_head.embed_dims = dims
     torch.manual_seed(0)

@@ -9,11 +9,12 @@ accuracy (issue 6's proxy data builder makes realistic scenes).
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
 
+from mmdet_joindet.datasets.photos import load_photos, photo_crop
 from mmdet_joindet.utils.atomic import write_bytes_atomic
 
 SHAPES_CLASSES = ('rectangle', 'ellipse')
@@ -30,45 +31,7 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 def _photo_background(rng: np.random.Generator, h: int, w: int,
                       photos: List[np.ndarray]) -> np.ndarray:
     """A random crop of one of scikit-image's photographs (BGR float)."""
-    return _photo_crop(rng, h, w, photos)[0]
-
-
-def _photo_crop(rng: np.random.Generator, h: int, w: int,
-                photos: List[np.ndarray]) -> Tuple[np.ndarray, int]:
-    """:func:`_photo_background` and the index of the photograph used."""
-    index = int(rng.integers(len(photos)))
-    photo = photos[index]
-    scale = max(h / photo.shape[0], w / photo.shape[1]) * rng.uniform(1, 2)
-    photo = cv2.resize(photo, (int(np.ceil(
-        photo.shape[1] * scale)), int(np.ceil(photo.shape[0] * scale))))
-    y = int(rng.integers(0, photo.shape[0] - h + 1))
-    x = int(rng.integers(0, photo.shape[1] - w + 1))
-    return photo[y:y + h, x:x + w].astype(np.float32), index
-
-
-# scikit-image's photographs; ``_load_photos`` skips any that need a download.
-PHOTO_NAMES = ('astronaut', 'coffee', 'chelsea', 'rocket', 'camera', 'coins',
-               'cat', 'immunohistochemistry', 'hubble_deep_field',
-               'motorcycle_left')
-
-
-def _load_photos(names: Sequence[str] = PHOTO_NAMES) -> List[np.ndarray]:
-    """scikit-image's images ``names``, BGR uint8 ``[H, W, 3]`` each.
-
-    Grey images are repeated over 3 channels; any image that fails to load
-    (one that needs a download, or is absent from this version) is skipped.
-    """
-    from skimage import data
-    photos = []
-    for name in names:
-        try:
-            img = getattr(data, name)()
-        except Exception:  # some need pooch downloads: skip those
-            continue
-        if img.ndim == 2:
-            img = np.repeat(img[..., None], 3, axis=2)
-        photos.append(np.ascontiguousarray(img[..., 2::-1]))
-    return photos
+    return photo_crop(rng, h, w, photos)[0]
 
 
 def _draw(rng: np.random.Generator, img: np.ndarray,
@@ -112,7 +75,7 @@ def make_shapes_coco(root: str,
     if backgrounds not in ('synthetic', 'photos'):
         raise ValueError("backgrounds must be 'synthetic' or 'photos', got "
                          f'{backgrounds!r}')
-    photos = _load_photos() if backgrounds == 'photos' else None
+    photos = load_photos() if backgrounds == 'photos' else None
     os.makedirs(osp.join(root, img_dir), exist_ok=True)
     images, annotations = [], []
     for i in range(num_images):

@@ -43,7 +43,7 @@ def tiny_detr_config(cfg: Config,
     for part in ('encoder', 'decoder'):
         if part in model:
             model[part].num_layers = num_layers
-            _set_dims(model[part].layer_cfg, embed_dims)
+            set_embed_dims(model[part].layer_cfg, embed_dims)
     if 'positional_encoding' in model:
         model.positional_encoding.num_feats = embed_dims // 2
     if 'neck' in model:
@@ -80,7 +80,7 @@ def _shrink_backbone(model: ConfigDict, depth: int) -> None:
         ]
 
 
-def _set_dims(node, embed_dims: int) -> None:
+def set_embed_dims(node, embed_dims: int) -> None:
     """Set every ``embed_dims`` / ``feedforward_channels`` under ``node``."""
     if isinstance(node, dict):
         for key, value in node.items():
@@ -89,10 +89,10 @@ def _set_dims(node, embed_dims: int) -> None:
             elif key == 'feedforward_channels':
                 node[key] = 2 * embed_dims
             else:
-                _set_dims(value, embed_dims)
+                set_embed_dims(value, embed_dims)
     elif isinstance(node, (list, tuple)):
         for item in node:
-            _set_dims(item, embed_dims)
+            set_embed_dims(item, embed_dims)
 
 
 def _find_pipeline(dataset: ConfigDict) -> Sequence:

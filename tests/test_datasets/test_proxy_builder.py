@@ -124,8 +124,8 @@ def test_each_image_names_its_background(tmp_path, monkeypatch):
 
 
 def test_real_backgrounds_are_named(built):
+    from mmdet_joindet.datasets.photos import PHOTO_NAMES
     from mmdet_joindet.datasets.proxy.builder import TEXTURE_NAMES
-    from mmdet_joindet.testing.shapes_coco import PHOTO_NAMES
     _, result = built['feather']
     names = {
         im['background']
@@ -298,8 +298,8 @@ def test_hard_and_feather_differ_at_edges(built):
 
 
 def test_blend_none_keeps_the_boxes_and_paints_nothing(built, tmp_path):
-    from mmdet_joindet.datasets.proxy.builder import (SPLITS, _backgrounds,
-                                                      _photo_crop)
+    from mmdet_joindet.datasets.photos import photo_crop
+    from mmdet_joindet.datasets.proxy.builder import SPLITS, _backgrounds
     froot, feather = built['feather']
     root = str(tmp_path / 'none')
     bare = build_proxy_dataset(
@@ -312,7 +312,7 @@ def test_blend_none_keeps_the_boxes_and_paints_nothing(built, tmp_path):
                     feather['masks'][split])):
             got = cv2.imread(osp.join(root, split, 'images', im['file_name']))
             rng = np.random.default_rng([3, SPLITS.index(split), i])
-            crop = _photo_crop(rng, SMALL['size'], SMALL['size'], photos)[0]
+            crop = photo_crop(rng, SMALL['size'], SMALL['size'], photos)[0]
             bare_crop = np.clip(np.rint(crop), 0, 255).astype(np.uint8)
             assert np.array_equal(got, bare_crop)
             painted = cv2.imread(

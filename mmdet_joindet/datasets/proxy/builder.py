@@ -57,13 +57,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from mmdet_joindet.testing.shapes_coco import (PHOTO_NAMES, _load_photos,
-                                               _photo_crop)
+from mmdet_joindet.datasets.photos import PHOTO_NAMES, load_photos, photo_crop
 from mmdet_joindet.utils.atomic import write_bytes_atomic
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 # Textures of scikit-image's data folder; absent ones (e.g. 'rough_wall' in
-# scikit-image 0.26) are skipped by ``_load_photos``.
+# scikit-image 0.26) are skipped by ``load_photos``.
 TEXTURE_NAMES = ('brick', 'grass', 'gravel', 'rough_wall')
 SPLITS = ('unlabeled', 'train', 'val')
 SUBSET_PCTS = (('train_1pct', 0.01), ('train_10pct', 0.1))
@@ -105,7 +104,7 @@ def _backgrounds() -> Tuple[Tuple[str, np.ndarray], ...]:
     """``(name, image)`` of scikit-image's photos and textures that load,
     BGR uint8 (loaded once)."""
     return tuple((name, photo) for name in PHOTO_NAMES + TEXTURE_NAMES
-                 for photo in _load_photos((name, )))
+                 for photo in load_photos((name, )))
 
 
 @lru_cache(maxsize=1)
@@ -226,7 +225,7 @@ def _scene(
         background (scikit-image's).
     """
     names, photos = zip(*backgrounds)
-    img, index = _photo_crop(rng, size, size, list(photos))
+    img, index = photo_crop(rng, size, size, list(photos))
     objects, alphas, earlier = [], [], []
     for _ in range(int(rng.integers(1, MAX_OBJECTS + 1))):
         k = int(rng.integers(len(scans)))
@@ -255,7 +254,7 @@ def _object_centric(
     what :func:`_scene` returns, with exactly one object.
     """
     names, photos = zip(*backgrounds)
-    img, index = _photo_crop(rng, size, size, list(photos))
+    img, index = photo_crop(rng, size, size, list(photos))
     k = int(rng.integers(len(scans)))
     side = float(rng.uniform(*OBJECT_SIDE)) * size
     aspect = float(np.exp(rng.uniform(np.log(0.75), np.log(4 / 3))))
