@@ -157,7 +157,7 @@ if want r0 && [ -f "$WORK/backbone.pth" ]; then
     R0=$!
 fi
 
-section loader 90 $PY benchmarks/bench_ssl_loader.py \
+section loader 90 $PY research/bench_ssl_loader.py \
     --data-root "$DATA/unlabeled/" --workers "$WORKERS" "${LOADER_OPTS[@]}"
 section step 120 $PY benchmarks/bench_joindet_step.py --setting $STEP \
     --device "$DEVICE" --iters 10

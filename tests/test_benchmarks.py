@@ -11,15 +11,16 @@ import pytest
 
 REPO = osp.dirname(osp.dirname(__file__))
 BENCHMARKS = osp.join(REPO, 'benchmarks')
+RESEARCH = osp.join(REPO, 'research')
 
 
-def _load(name):
-    """A script of ``benchmarks/`` as a module (run as scripts, they import
-    each other from their own folder)."""
+def _load(name, folder=BENCHMARKS):
+    """A script of ``benchmarks/`` (or ``research/``) as a module (run as
+    scripts, they import ``benchmarks/`` modules from PYTHONPATH)."""
     if BENCHMARKS not in sys.path:
         sys.path.append(BENCHMARKS)
     spec = importlib.util.spec_from_file_location(
-        name, osp.join(BENCHMARKS, f'{name}.py'))
+        name, osp.join(folder, f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -188,7 +189,7 @@ def test_tables_by_background_carry_the_finest_oracle(quality, tmp_path,
 
 
 def test_ceiling_labels_cells_by_the_smallest_box():
-    ceiling = _load('label_ceiling_backbone')
+    ceiling = _load('label_ceiling_backbone', RESEARCH)
     boxes = np.array([[0, 0, 32, 32], [8, 8, 24, 24]], np.float32)
     got = ceiling.cell_labels(boxes, np.array([3, 5]), (5, 4), 8, 10)
     expected = np.full((5, 4), 10)
@@ -203,7 +204,7 @@ def test_ceiling_labels_cells_by_the_smallest_box():
 
 @pytest.fixture(scope='module')
 def probe():
-    return _load('probe_cells')
+    return _load('probe_cells', RESEARCH)
 
 
 def test_probe_auc_and_logistic_fit_match_scikit_learn(probe):

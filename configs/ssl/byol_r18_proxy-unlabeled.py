@@ -39,7 +39,7 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
     # the workers stack each batch: one [B, 2, 3, S, S] tensor crosses to
     # the main process instead of 2B small ones (the data loader bound a
-    # GPU run; benchmarks/bench_ssl_loader.py: 2.25x faster here)
+    # GPU run; research/bench_ssl_loader.py: 2.25x faster here)
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type='UnlabeledCocoDataset',

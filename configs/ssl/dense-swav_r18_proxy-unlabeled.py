@@ -30,7 +30,7 @@ model = dict(
 # No colour jitter, grayscale, blur or solarisation: the proxy's objects
 # differ from the background under them by a colour offset and by being
 # smooth, and invariance to exactly those erases them from the features.
-# Measured (benchmarks/probe_cells.py, held-out AUC of a linear probe of
+# Measured (research/probe_cells.py, held-out AUC of a linear probe of
 # object vs background cells, x2, stride 8, centred; random weights 0.70,
 # label-trained 0.89): 200 iterations with BYOL's augmentations 0.68,
 # without blur/solarisation 0.71, without any 0.76; 800 iterations 0.76

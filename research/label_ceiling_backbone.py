@@ -1,7 +1,7 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 """Train a ResNet *with the labels*, to measure the ceiling of the eigen cut.
 
-    PYTHONPATH=. python benchmarks/label_ceiling_backbone.py \
+    PYTHONPATH=.:benchmarks python research/label_ceiling_backbone.py \
         --data data/proxy/train --out work_dirs/label_ceiling_r18 \
         [--iters 300] [--scale 2]
 
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from bench_prior_quality import cells_in_boxes  # same folder
+from bench_prior_quality import cells_in_boxes  # benchmarks/, on PYTHONPATH
 from mmdet.models.backbones import ResNet
 
 from mmdet_joindet.utils import save_atomic
@@ -130,7 +130,7 @@ def main():
                 flush=True)
     path = osp.join(args.out, 'backbone.pth')
     meta = dict(
-        source='benchmarks/label_ceiling_backbone.py',
+        source='research/label_ceiling_backbone.py',
         iters=args.iters,
         scale=args.scale,
         data=args.data)

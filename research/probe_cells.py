@@ -1,8 +1,8 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 """Do a backbone's cells tell the labeled objects from the background?
 
-    PYTHONPATH=. python benchmarks/probe_cells.py --data data/proxy/val \
-        [--backbone [LABEL=]PATH ...] [--depth 18] [--scale 2] \
+    PYTHONPATH=.:benchmarks python research/probe_cells.py \
+        --data data/proxy/val [--backbone [LABEL=]PATH ...] [--depth 18] [--scale 2] \
         [--stride 8] [--cells 200] [--background textures|photographs]
 
 R0 (paper eq. 3) can only cut objects out if the backbone's features part
@@ -39,7 +39,7 @@ import os.path as osp
 import cv2
 import numpy as np
 import torch
-from bench_prior_quality import add_backbone_args  # same folder
+from bench_prior_quality import add_backbone_args  # benchmarks/, on PYTHONPATH
 from bench_prior_quality import (LEVELS, backbone_features, backbone_list,
                                  build_resnet, cells_in_boxes, load_set,
                                  split_by_background)

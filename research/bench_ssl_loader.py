@@ -1,7 +1,7 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 """The SSL configs' data loader with each collate function, side by side.
 
-    PYTHONPATH=. python benchmarks/bench_ssl_loader.py \
+    PYTHONPATH=.:benchmarks python research/bench_ssl_loader.py \
         [--config configs/ssl/dense-swav_r18_1xgpu_proxy-unlabeled.py] \
         [--data-root data/proxy/unlabeled/] [--batch-size 256] [--workers 2]
         [--batches 8] [--rounds 3]
