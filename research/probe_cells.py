@@ -2,8 +2,9 @@
 """Do a backbone's cells tell the labeled objects from the background?
 
     PYTHONPATH=.:benchmarks python research/probe_cells.py \
-        --data data/proxy/val [--backbone [LABEL=]PATH ...] [--depth 18] [--scale 2] \
-        [--stride 8] [--cells 200] [--background textures|photographs]
+        --data data/proxy/val [--backbone [LABEL=]PATH ...] [--depth 18] \
+        [--scale 2] [--stride 8] [--cells 200] \
+        [--background textures|photographs]
 
 R0 (paper eq. 3) can only cut objects out if the backbone's features part
 them from the background; this measures that part on its own, without
