@@ -328,3 +328,20 @@ def test_cosine_means_match_a_loop_over_pairs(probe):
     s, n = probe.cosine_means(unit[:3], np.array([-1, -1, -2]))
     np.testing.assert_allclose(n, [0, 0, 0, 2])
     assert s[3] == pytest.approx(2 * unit[0] @ unit[1])
+
+
+def test_prior_store_benchmark_runs_and_reads_back(monkeypatch, capsys):
+    bench = _load('bench_prior_store')
+    offsets, boxes, scores = bench.simulated_round(50, 30)
+    assert offsets[0] == 0 and offsets[-1] == len(boxes) == len(scores)
+    assert (np.diff(offsets) <= 30).all() and (boxes[:, 2:]
+                                               > boxes[:, :2]).all()
+    monkeypatch.setattr('sys.argv', [
+        'bench_prior_store.py', '--images', '300', '--lookups', '200',
+        '--workers', '1'
+    ])
+    bench.main()
+    out = capsys.readouterr().out
+    assert 'round on disk:' in out and 'us per image' in out
+    worker = out.splitlines()[-1].split()
+    assert worker[0] == '0' and float(worker[1]) > 0
