@@ -84,6 +84,12 @@ def test_rounds_advance_and_checkpoints_hold_the_state(run):
         assert state['round'] == epoch
         assert state['root'] == str(root / 'wd' / 'priors')
         assert [h['round'] for h in state['history']] == list(range(epoch + 1))
+        # the store's own state, which resume hands back to the store
+        assert state['store'] == dict(
+            root=str(root / 'wd' / 'priors'),
+            current_round=epoch,
+            rounds=list(range(epoch + 1)),
+            fingerprint=store.load(epoch).meta['fingerprint'])
 
 
 def test_resume_reproduces_the_next_round(run, tmp_path):
@@ -171,13 +177,13 @@ def test_two_gloo_processes_match_one(run, tmp_path):
 
 KILLABLE = '''
 import runpy, sys, time
-from mmdet_joindet.datasets import prior_store
-fsync_dir = prior_store.fsync_dir
+from mmdet_joindet.datasets import prior_round
+fsync_dir = prior_round.fsync_dir
 def slow(path):
     if '.round_0002.tmp' in path:
         time.sleep(600)  # killed here, with round 2 half written
     fsync_dir(path)
-prior_store.fsync_dir = slow
+prior_round.fsync_dir = slow
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name='__main__')
 '''

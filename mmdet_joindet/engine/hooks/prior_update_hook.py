@@ -142,10 +142,10 @@ class PriorUpdateHook(Hook):
                     f'{self.store.rounds()}: set PriorUpdateHook.prior_root '
                     'to that store (or resume in its work_dir)')
             if rank == 0 and current != state['round']:
-                if current is not None and state['round'] < current:
-                    self.store.rewind(state['round'])  # later rounds kept
-                else:
-                    self.store.commit(state['round'])
+                # rewind (later rounds kept) or commit; checks the
+                # fingerprint when the checkpoint has the store's state
+                self.store.load_state_dict(
+                    state.get('store', dict(current_round=state['round'])))
             barrier()
             runner.logger.info(
                 f'prior store {self.prior_root}: resumed at round '
@@ -261,11 +261,13 @@ class PriorUpdateHook(Hook):
     # -- checkpoint -----------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Rank 0 only (no collectives here)."""
+        store = self.store.state_dict()
         checkpoint[CHECKPOINT_KEY] = dict(
-            round=self.store.current_round(),
+            round=store['current_round'],
             root=self.prior_root,
             mode=self.mode,
-            history=list(self.history))
+            history=list(self.history),
+            store=store)
 
     @staticmethod
     def _dataset(runner):
