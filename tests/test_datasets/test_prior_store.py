@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mmdet_joindet.datasets import (PriorReader, PriorRound, PriorStore,
-                                    prior_store)
+                                    prior_round)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -239,7 +239,7 @@ def test_load_errors(tmp_path):
 @pytest.mark.parametrize('chunk', [1 << 20, 3])
 def test_write_validation(tmp_path, monkeypatch, chunk):
     # large arrays are checked in chunks of rows: errors still name the image
-    monkeypatch.setattr(prior_store, '_CHUNK', chunk)
+    monkeypatch.setattr(prior_round, '_CHUNK', chunk)
     store = PriorStore(tmp_path)
     box = np.float32([[0, 0, 10, 10], [5, 5, 6, 8]])
     score = np.float32([0.9, 0.5])
