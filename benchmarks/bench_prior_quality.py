@@ -351,8 +351,8 @@ def sweep_settings():
     4 px grid of the original image as x2 at stride 8; x4 at stride 8 cuts
     the finest grid, 2 px cells (a 4096-cell graph, ~5x the cost of x2).
     Raw ResNet features are ReLU outputs whose cosines mostly exceed 0.3
-    (``spec/facts.md``): only a high tau leaves their graph sparse enough
-    to cut."""
+    (measured by this sweep): only a high tau leaves their graph sparse
+    enough to cut."""
     taus = {True: (0.1, 0.2, 0.3), False: (0.3, 0.5, 0.7, 0.85, 0.9)}
     grid = list(itertools.product((1.0, 2.0, 4.0), (0, 1), (True, False)))
     return [(scale, level, centre, tau) for scale, level, centre in grid

@@ -10,7 +10,8 @@ JoinDet pretraining (``configs/joindet/joindet_r18-tiny_1xb2-3e_shapes.py``,
 recall of R0 and of every later round at IoU 0.5 and averaged over IoU
 0.5:0.95, next to DETReg's selective search and UP-DETR's random crops on
 the same images. It checks the mechanism; without a self-supervised
-backbone the numbers are not expected to be good (facts.md).
+backbone the numbers are not expected to be good (R0 is only as good
+as the backbone under it, paper Sec. 2.1).
 """
 import argparse
 import os

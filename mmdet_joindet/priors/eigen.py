@@ -49,7 +49,7 @@ def eigen_attention_map(feats: Tensor,
                         tol: float = 1e-6) -> Tensor:
     """TokenCut's sign-corrected Fiedler vector of each image's patch graph.
 
-    Steps (facts.md, "TokenCut"): L2-normalise each valid cell's feature;
+    Steps (TokenCut's ``ncut``): L2-normalise each valid cell's feature;
     ``A_ij = 1`` where the cosine similarity exceeds ``tau``, else ``eps``;
     ``D = diag(sum_j A_ij)``; ``x`` = the eigenvector of the second-smallest
     eigenvalue of ``(D - A) x = lambda D x``; bipartition ``x > mean(x)``;
@@ -484,9 +484,9 @@ def centre_features(feats: Tensor, valid: Optional[Tensor] = None) -> Tensor:
     Features after a ReLU (backbone stages C3-C5, used for the initial
     priors ``R0``) are all >= 0, so nearly every cosine similarity exceeds
     ``tau`` and TokenCut's graph is complete (no cut). Centring the tokens
-    restores a meaningful cut (facts.md, "Eigen attention on ReLU
-    features"); transformer-encoder outputs are not one-signed and are used
-    as they are.
+    restores a meaningful cut (tested in ``tests/test_priors/
+    test_eigen.py``); transformer-encoder outputs are not one-signed and
+    are used as they are.
 
     Args:
         feats (Tensor): Float ``[B, C, h, w]``.

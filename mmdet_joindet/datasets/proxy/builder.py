@@ -8,8 +8,8 @@ of an object is its digit, so the 10 categories are ``'0'..'9'`` (COCO
 ``category_id`` = digit + 1).
 
 Why blend: hard-pasted objects of random colours have edges that favour
-selective search over the eigen-map region priors (see
-``spec/facts.md``, "Small traps"). The default ``blend='feather'``
+selective search over the eigen-map region priors (its graph-based
+segmentation starts from colour edges). The default ``blend='feather'``
 therefore blurs each mask's edges and colours each object near the mean
 colour of the background under it, shifted by a random but bounded
 contrast; ``blend='hard'`` pastes a binary mask in a uniformly random
