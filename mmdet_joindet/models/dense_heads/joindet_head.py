@@ -12,6 +12,8 @@ from mmdet.utils import ConfigType, InstanceList, reduce_mean
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from ..task_modules.object_priors.eigen_region import input_to_original
+
 
 @MODELS.register_module()
 class JoinDetHead(DeformableDETRHead):
@@ -192,9 +194,6 @@ class JoinDetHead(DeformableDETRHead):
             img_h, img_w = meta['img_shape']
             boxes = bbox_cxcywh_to_xyxy(box[keep][order])
             boxes = boxes * boxes.new_tensor([img_w, img_h, img_w, img_h])
-            boxes = boxes / boxes.new_tensor(meta['scale_factor']).repeat(2)
-            ori_h, ori_w = meta['ori_shape']
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, ori_w)
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, ori_h)
+            boxes = input_to_original(boxes, meta)
             results.append(InstanceData(bboxes=boxes, scores=scores))
         return results

@@ -400,3 +400,24 @@ def test_eigen_empty_and_bad_metas():
         gen(feats, [metas[0], _meta((33, 20), (40, 64))])
     with pytest.raises(KeyError, match='scale_factor'):
         gen(feats, [_without(m, 'scale_factor') for m in metas])
+
+
+def test_input_to_original_rescales_then_clips():
+    """Against a per-coordinate loop: x / w_scale, y / h_scale, clipped to
+    [0, ori_w] x [0, ori_h]."""
+    from mmdet_joindet.models.task_modules.object_priors.eigen_region import \
+        input_to_original
+    rng = np.random.default_rng(0)
+    boxes = torch.from_numpy(rng.uniform(-20, 300, (50, 4))).float()
+    meta = dict(scale_factor=(1.6, 0.8), ori_shape=(120, 150))
+    got = input_to_original(boxes, meta)
+    for b, g in zip(boxes.tolist(), got.tolist()):
+        want = [
+            min(
+                max(v / (1.6 if k % 2 == 0 else 0.8), 0),
+                150 if k % 2 == 0 else 120) for k, v in enumerate(b)
+        ]
+        np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-4)
+    assert input_to_original(boxes[:0], meta).shape == (0, 4)
+    with pytest.raises(ValueError, match='scale_factor'):
+        input_to_original(boxes, dict(meta, scale_factor=(0, 1)))

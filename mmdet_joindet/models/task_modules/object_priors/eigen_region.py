@@ -4,6 +4,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 from mmdet.registry import TASK_UTILS
+from mmdet.structures.bbox import scale_boxes
 from mmdet.utils import InstanceList
 from scipy import ndimage
 from torch import Tensor
@@ -219,12 +220,9 @@ class EigenRegionPriorGenerator(BaseObjectPriorGenerator):
         priors, maps, masks = [], [], []
         for i, meta in enumerate(batch_img_metas):
             img_h, img_w = _shape(meta, 'img_shape')
-            ori_h, ori_w = _shape(meta, 'ori_shape')
-            scale = cell_boxes[i].new_tensor(_scale_factor(meta) * 2)
             boxes = cell_boxes[i] * stride
             boxes = boxes.minimum(boxes.new_tensor([img_w, img_h] * 2))
-            boxes = (boxes / scale).clamp(min=0).minimum(
-                boxes.new_tensor([ori_w, ori_h] * 2))
+            boxes = input_to_original(boxes, meta)
             boxes = boxes[(boxes[:, 2] > boxes[:, 0])
                           & (boxes[:, 3] > boxes[:, 1])]
             priors.append(self.sort_and_cap(boxes, boxes.new_ones(len(boxes))))
@@ -303,6 +301,25 @@ class EigenRegionPriorGenerator(BaseObjectPriorGenerator):
                 f'level={self.level}, stride={self.stride}, tau={self.tau}, '
                 f'eps={self.eps}, centre={self.centre}, '
                 f'min_cells={self.min_cells})')
+
+
+def input_to_original(bboxes: Tensor, img_meta: dict) -> Tensor:
+    """Boxes in input-image pixels (after the pipeline's resize) ->
+    original-image pixels, clipped to ``ori_shape``: the one rescale of
+    the region priors and of the detector's own predictions.
+
+    Args:
+        bboxes (Tensor): Float ``[K, 4]`` ``(x1, y1, x2, y2)``.
+        img_meta (dict): mmdet metainfo with ``scale_factor`` ``(w_scale,
+            h_scale)`` (resized / original) and ``ori_shape`` ``(h, w)``.
+
+    Returns:
+        Tensor: ``[K, 4]`` in original-image pixels.
+    """
+    scale_w, scale_h = _scale_factor(img_meta)
+    ori_h, ori_w = _shape(img_meta, 'ori_shape')
+    bboxes = scale_boxes(bboxes, (1 / scale_w, 1 / scale_h))
+    return bboxes.clamp(min=0).minimum(bboxes.new_tensor([ori_w, ori_h] * 2))
 
 
 def _shape(meta: dict, key: str) -> Tuple[int, int]:
