@@ -35,7 +35,16 @@ from torch import Tensor
 DENSE_MAX_TOKENS = 320
 # Elements (float32) of the [B, N, N] edge matrices held at once.
 MAX_AFFINITY_ELEMENTS = 2**24
-# Tokens per block of the cosine matrix (see _cosines).
+# Lanczos (see _lanczos_second): a step whose residual norm is below this
+# fraction of its Rayleigh quotient found an invariant Krylov space;
+BREAKDOWN = 1e-6
+# steps taken from a fresh start before an image may stop;
+RESTART_MIN_STEPS = 3
+# basis vectors held before a thick restart on the best THICK_KEEP Ritz
+# vectors.
+MAX_BASIS = 80
+THICK_KEEP = 10
+# Tokens per block of the cosine matrix (see _edges_into).
 GRAM_BLOCK = 512
 _WORKSPACE = threading.local()
 
@@ -317,17 +326,6 @@ def _orthogonalize(r: Tensor, basis: Tensor) -> Tuple[Tensor, Tensor]:
         r = r - (c.unsqueeze(1) @ basis).squeeze(1)
         coef = coef + c
     return r, coef
-
-
-# An invariant Krylov space: the residual of a step is below this fraction
-# of the product it was orthogonalised from.
-BREAKDOWN = 1e-6
-# Steps taken in a restarted space before an image may stop.
-RESTART_MIN_STEPS = 3
-# Basis vectors held; beyond, the iteration is thick-restarted on the
-# best Ritz vectors.
-MAX_BASIS = 80
-THICK_KEEP = 10
 
 
 def _lanczos_second(g: _Graph, u1: Tensor, starts: _FeatureStarts,
