@@ -52,7 +52,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from mmdet_joindet.utils.atomic import fsync_dir, write_atomic, write_new_file
+from mmdet_joindet.utils.atomic import fsync_dir, write_bytes_atomic
 from .prior_round import (ArrayLike, PriorRound, check_arrays, check_values,
                           flatten_priors, read_meta, read_round, round_meta,
                           to_numpy, write_round_files)
@@ -297,10 +297,9 @@ class PriorStore:
         self._point_current(round_idx)
 
     def _point_current(self, round_idx: int) -> None:
-        data = f'{round_idx}\n'.encode()
-        write_atomic(
+        write_bytes_atomic(
             osp.join(self.root, CURRENT_FILE),
-            lambda tmp: write_new_file(tmp, lambda f: f.write(data)),
+            f'{round_idx}\n'.encode(),
             tmp=osp.join(self.root, _hidden_name(CURRENT_FILE, 'tmp')))
 
     def rewind(self, round_idx: int, prune_after: bool = False) -> None:

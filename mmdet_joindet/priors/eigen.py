@@ -386,14 +386,14 @@ def _lanczos_second(g: _Graph, u1: Tensor, starts: _FeatureStarts,
         k += 1
         since_start += 1
         ripe = (since_start >= RESTART_MIN_STEPS) & ~done
+        nxt = r / beta.clamp_min(1e-30)[:, None]
         if not (ripe.any() or broke.any() or k == M or step == max_steps - 1):
-            Q[:, k] = r / beta.clamp_min(1e-30)[:, None]
+            Q[:, k] = nxt
             continue  # no image can stop: the Ritz pairs can wait
         theta, Y = torch.linalg.eigh(T[:, :k, :k])
         y = Y[:, :, -1]
         res = beta * y[:, -1].abs()
         stop = (res < tol) & ripe & ~broke
-        nxt = r / beta.clamp_min(1e-30)[:, None]
         if broke.any():
             # Invariant again, and the fresh start since the last breakdown
             # did not raise the top Ritz value: stop; or nothing new to

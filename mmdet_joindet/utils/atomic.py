@@ -83,11 +83,14 @@ def save_atomic(obj, dst: str) -> None:
     write_atomic(dst, lambda tmp: torch.save(obj, tmp))
 
 
-def write_bytes_atomic(dst: str, data: bytes) -> None:
-    """Write ``data`` to ``dst`` through :func:`write_atomic`."""
+def write_bytes_atomic(dst: str,
+                       data: bytes,
+                       tmp: Optional[str] = None) -> None:
+    """Write ``data`` to ``dst`` through :func:`write_atomic` (``tmp``:
+    its temporary path)."""
 
-    def write(tmp: str) -> None:
-        with open(tmp, 'wb') as f:
+    def write(path: str) -> None:
+        with open(path, 'wb') as f:
             f.write(data)
 
-    write_atomic(dst, write)
+    write_atomic(dst, write, tmp)
