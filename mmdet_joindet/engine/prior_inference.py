@@ -8,34 +8,31 @@ process can write the round (paper Sec. 2, steps 1-3; ``R_0``: eq. 3).
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import collect_results, get_dist_info
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
+from mmengine.structures import InstanceData
 from mmengine.utils import ProgressBar
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-# (dataset index, boxes float32 [k, 4] xyxy original pixels, scores [k])
-ImagePriors = Tuple[int, np.ndarray, np.ndarray]
+# (dataset index, boxes float32 [k, 4] xyxy original pixels, scores [k]),
+# CPU tensors: what crosses ranks (mmengine pickles it) and reaches the store.
+ImagePriors = Tuple[int, Tensor, Tensor]
 
 
-def joint_priors(model, inputs, data_samples) -> List[Tuple[np.ndarray, ...]]:
-    """``R_n = P^r ++ P^i`` of a batch (paper eq. 7), as numpy."""
-    out = []
-    for p in model.extract_priors(inputs, data_samples):
-        r = p.object_priors()
-        out.append(
-            (r.bboxes.float().cpu().numpy(), r.scores.float().cpu().numpy()))
-    return out
+def joint_priors(model, inputs, data_samples) -> List[InstanceData]:
+    """``R_n = P^r ++ P^i`` of a batch (paper eq. 7)."""
+    return [
+        p.object_priors() for p in model.extract_priors(inputs, data_samples)
+    ]
 
 
-def backbone_priors(model, inputs,
-                    data_samples) -> List[Tuple[np.ndarray, ...]]:
-    """``R_0 = RG(K(G(x)))`` of a batch (paper eq. 3), as numpy."""
-    return [(p.bboxes.float().cpu().numpy(), p.scores.float().cpu().numpy())
-            for p in model.backbone_region_priors(inputs, data_samples)]
+def backbone_priors(model, inputs, data_samples) -> List[InstanceData]:
+    """``R_0 = RG(K(G(x)))`` of a batch (paper eq. 3)."""
+    return model.backbone_region_priors(inputs, data_samples)
 
 
 @torch.no_grad()
@@ -57,15 +54,16 @@ def infer_priors(model: torch.nn.Module,
         dataset: Yields test-mode packed samples (``inputs``,
             ``data_samples`` whose metainfo holds ``prior_index``).
         num_images (int): Size of the dataset.
-        extract (callable): ``(model, inputs, data_samples) -> [(boxes,
-            scores)]`` per image: :func:`joint_priors` or
-            :func:`backbone_priors`.
+        extract (callable): ``(model, inputs, data_samples) ->
+            [InstanceData]`` (``bboxes``, ``scores``) per image:
+            :func:`joint_priors` or :func:`backbone_priors`.
         collect_device (str): ``'cpu'`` (a shared temp dir, as mmengine's
             metrics) or ``'gpu'``.
 
     Returns:
         dict[int, tuple]: On rank 0, dataset index -> ``(index, boxes,
-        scores)`` for every image that loaded; ``{}`` on other ranks.
+        scores)`` (CPU tensors) for every image that loaded; ``{}`` on
+        other ranks.
     """
     module = model.module if is_model_wrapper(model) else model
     rank, world_size = get_dist_info()
@@ -88,9 +86,10 @@ def infer_priors(model: torch.nn.Module,
                 continue
             data = module.data_preprocessor(batch, False)
             priors = extract(module, data['inputs'], data['data_samples'])
-            for sample, (boxes, scores) in zip(data['data_samples'], priors):
+            for sample, p in zip(data['data_samples'], priors):
                 results.append(
-                    (int(sample.metainfo['prior_index']), boxes, scores))
+                    (int(sample.metainfo['prior_index']),
+                     p.bboxes.float().cpu(), p.scores.float().cpu()))
                 if bar is not None:
                     bar.update()
     finally:

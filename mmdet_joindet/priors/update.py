@@ -9,6 +9,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 import torch
 from mmdet.structures.bbox import bbox_overlaps
+from torch import Tensor
 
 from .box_smooth import box_smooth
 
@@ -16,19 +17,18 @@ UPDATE_MODES = ('box_smooth', 'direct', 'nms', 'fixed')
 ArrayOrTensor = Union[np.ndarray, torch.Tensor]
 
 
-def update_priors(
-        prev: Tuple[np.ndarray, np.ndarray],
-        cur: Tuple[np.ndarray, np.ndarray],
-        mode: str = 'box_smooth',
-        momentum: float = 0.45,
-        iou_thr: float = 0.55,
-        max_priors: Optional[int] = 30) -> Tuple[np.ndarray, np.ndarray]:
+def update_priors(prev: Tuple[Tensor, Tensor],
+                  cur: Tuple[Tensor, Tensor],
+                  mode: str = 'box_smooth',
+                  momentum: float = 0.45,
+                  iou_thr: float = 0.55,
+                  max_priors: Optional[int] = 30) -> Tuple[Tensor, Tensor]:
     """The next round of one image's priors.
 
     Args:
-        prev (tuple): ``R_{n-1}``: boxes float ``[T, 4]`` xyxy and scores
-            ``[T]``.
-        cur (tuple): ``R_n = P^r ++ P^i`` of this round, same layout.
+        prev (tuple[Tensor]): ``R_{n-1}``: boxes float ``[T, 4]`` xyxy and
+            scores ``[T]`` (as the store reads them, any device).
+        cur (tuple[Tensor]): ``R_n = P^r ++ P^i`` of this round, same layout.
         mode (str): ``'box_smooth'`` (eq. 8, the paper's), ``'direct'``
             (replace by ``R_n``), ``'nms'`` (keep the previous priors that
             no current prior overlaps with IoU > ``iou_thr``, plus every
@@ -39,14 +39,16 @@ def update_priors(
             larger box first). None keeps all.
 
     Returns:
-        tuple[np.ndarray]: boxes float32 ``[K, 4]``, scores float32 ``[K]``,
-        highest score first.
+        tuple[Tensor]: boxes float32 ``[K, 4]``, scores float32 ``[K]``,
+        highest score first, on ``cur``'s device.
     """
     if mode not in UPDATE_MODES:
         raise ValueError(f'unknown prior update mode {mode!r}; choose from '
                          f'{UPDATE_MODES}')
-    prev_b, prev_s = (torch.as_tensor(np.asarray(x, np.float32)) for x in prev)
-    cur_b, cur_s = (torch.as_tensor(np.asarray(x, np.float32)) for x in cur)
+    device = cur[0].device
+    prev_b, prev_s = (
+        torch.as_tensor(x, dtype=torch.float32, device=device) for x in prev)
+    cur_b, cur_s = (torch.as_tensor(x, dtype=torch.float32) for x in cur)
     prev_b, cur_b = prev_b.reshape(-1, 4), cur_b.reshape(-1, 4)
     if mode == 'box_smooth':
         boxes, scores = box_smooth(prev_b, prev_s, cur_b, cur_s, momentum,
@@ -57,14 +59,12 @@ def update_priors(
         boxes, scores = prev_b, prev_s
     else:
         if len(prev_b) and len(cur_b):
-            overlap = bbox_overlaps(prev_b, cur_b).amax(1)
-            keep = overlap <= iou_thr
+            keep = bbox_overlaps(prev_b, cur_b).amax(1) <= iou_thr
         else:
-            keep = torch.ones(len(prev_b), dtype=torch.bool)
+            keep = torch.ones(len(prev_b), dtype=torch.bool, device=device)
         boxes = torch.cat([cur_b, prev_b[keep]])
         scores = torch.cat([cur_s, prev_s[keep]])
-    b, s = cap_priors(boxes, scores, max_priors)
-    return b.numpy(), s.numpy()
+    return cap_priors(boxes, scores, max_priors)
 
 
 def cap_priors(boxes: ArrayOrTensor, scores: ArrayOrTensor,

@@ -168,8 +168,8 @@ def test_two_gloo_processes_match_one(run, tmp_path):
     committed = store.load(2)
     for i in range(7):
         b, s = update_priors(
-            prev.get(i), found[i][1:], 'box_smooth', 0.45, 0.55,
-            hook_cfg.max_priors)
+            tuple(map(torch.from_numpy, prev.get(i))), found[i][1:],
+            'box_smooth', 0.45, 0.55, hook_cfg.max_priors)
         cb, cs = committed.get(i)
         np.testing.assert_allclose(b, cb, atol=1e-3)
         np.testing.assert_allclose(s, cs, atol=1e-4)

@@ -11,8 +11,12 @@ from mmdet_joindet.priors import box_smooth, cap_priors, update_priors
 def boxes(rng, n):
     xy = rng.uniform(0, 200, (n, 2))
     wh = rng.uniform(5, 80, (n, 2))
-    return (np.concatenate([xy, xy + wh], 1).astype(np.float32),
-            rng.uniform(0.1, 1, n).astype(np.float32))
+    return (torch.from_numpy(np.concatenate([xy, xy + wh], 1)).float(),
+            torch.from_numpy(rng.uniform(0.1, 1, n)).float())
+
+
+def rows(b):
+    return sorted(map(tuple, b.tolist()))
 
 
 @pytest.mark.parametrize('seed', range(5))
@@ -21,22 +25,25 @@ def test_modes(seed):
     prev, cur = boxes(rng, 12), boxes(rng, 9)
     # box_smooth: exactly the Box Smooth Module, then the cap.
     b, s = update_priors(prev, cur, 'box_smooth', 0.45, 0.55, None)
-    ref_b, ref_s = box_smooth(*(torch.from_numpy(x) for x in prev + cur), 0.45,
-                              0.55)
-    np.testing.assert_allclose(s, ref_s.numpy(), rtol=1e-6)
-    assert sorted(map(tuple, b.round(3))) == sorted(
-        map(tuple,
-            ref_b.numpy().round(3)))
+    assert isinstance(b, torch.Tensor) and b.dtype == torch.float32
+    ref_b, ref_s = box_smooth(*prev, *cur, 0.45, 0.55)
+    # sorted by score: the same set, in cap_priors' order
+    np.testing.assert_allclose(
+        s.numpy(), np.sort(ref_s.numpy())[::-1], rtol=1e-6)
+    assert rows(b.round(decimals=3)) == rows(ref_b.round(decimals=3))
     # direct: the current priors; fixed: the previous ones.
     b, s = update_priors(prev, cur, 'direct', max_priors=None)
-    assert sorted(map(tuple, b)) == sorted(map(tuple, cur[0]))
+    assert rows(b) == rows(cur[0])
     b, s = update_priors(prev, cur, 'fixed', max_priors=None)
-    assert sorted(map(tuple, b)) == sorted(map(tuple, prev[0]))
+    assert rows(b) == rows(prev[0])
     # nms: every current prior plus the previous ones none of them overlaps.
     b, _ = update_priors(prev, cur, 'nms', iou_thr=0.3, max_priors=None)
-    iou = bbox_overlaps(torch.from_numpy(prev[0]), torch.from_numpy(cur[0]))
-    kept_prev = {tuple(x) for x, o in zip(prev[0], iou.amax(1)) if o <= 0.3}
-    assert set(map(tuple, b)) == kept_prev | set(map(tuple, cur[0]))
+    iou = bbox_overlaps(prev[0], cur[0])
+    kept_prev = {
+        tuple(x)
+        for x, o in zip(prev[0].tolist(), iou.amax(1)) if o <= 0.3
+    }
+    assert set(rows(b)) == kept_prev | set(rows(cur[0]))
 
 
 def test_cap_orders_by_score_then_area():
@@ -70,7 +77,7 @@ def test_cap_is_one_order_for_arrays_and_tensors():
 
 
 def test_empty_and_bad_mode():
-    empty = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+    empty = (torch.zeros(0, 4), torch.zeros(0))
     for mode in ('box_smooth', 'direct', 'nms', 'fixed'):
         b, s = update_priors(empty, empty, mode)
         assert b.shape == (0, 4) and s.shape == (0, )

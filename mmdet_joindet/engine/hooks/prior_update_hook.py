@@ -6,6 +6,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 from mmdet.registry import HOOKS
 from mmengine.dist import (all_gather_object, barrier, broadcast_object_list,
                            get_dist_info)
@@ -206,10 +207,11 @@ class PriorUpdateHook(Hook):
         """Rank 0: fuse with the previous round and commit the next."""
         n = len(dataset)
         prev = None if initial else self.store.load()
+        empty = (torch.zeros(0, 4), torch.zeros(0))
         boxes, scores, changed, total = [], [], 0, 0
         for i in range(n):
-            old = prev.get(i) if prev is not None else (np.zeros(
-                (0, 4), np.float32), np.zeros(0, np.float32))
+            old = empty if prev is None else tuple(
+                map(torch.from_numpy, prev.get(i)))
             if i not in found:  # did not load: keep what it had
                 b, s = old
             elif initial:
@@ -218,8 +220,8 @@ class PriorUpdateHook(Hook):
                 b, s = update_priors(old, found[i][1:], self.mode,
                                      self.momentum, self.iou_thr,
                                      self.max_priors)
-            changed += int(not (
-                len(b) == len(old[0]) and np.allclose(b, old[0], atol=0.5)))
+            changed += int(not (b.shape == old[0].shape
+                                and torch.allclose(b, old[0], atol=0.5)))
             total += len(b)
             boxes.append(b)
             scores.append(s)
