@@ -16,6 +16,7 @@ from torch import Tensor
 
 from mmdet_joindet.priors import instance_keep
 from ..task_modules.object_priors import EigenRegionPriorGenerator
+from ..task_modules.object_priors.eigen_region import input_to_original
 
 
 class JoinDetPriors(NamedTuple):
@@ -250,29 +251,50 @@ class JoinDet(DeformableDETR):
         """
         metas = [s.metainfo for s in batch_data_samples]
         img_feats = self.extract_feat(batch_inputs)
-        encoder_inputs, decoder_inputs = self.pre_transformer(
+        head_inputs, encoder_out = self._forward_transformer_with_memory(
             img_feats, batch_data_samples)
-        encoder_outputs = self.forward_encoder(**encoder_inputs)
-        tmp_decoder_inputs, _ = self.pre_decoder(**encoder_outputs)
-        decoder_inputs.update(tmp_decoder_inputs)
-        decoder_outputs = self.forward_decoder(**decoder_inputs)
-
-        levels = _memory_levels(encoder_outputs['memory'],
-                                encoder_inputs['spatial_shapes'])
+        levels = _memory_levels(*encoder_out)
         region = self.region_prior_generator.generate_with_maps(levels, metas)
         predictions = self.bbox_head.foreground_predictions(
-            decoder_outputs['hidden_states'], decoder_outputs['references'],
-            metas)
+            head_inputs['hidden_states'], head_inputs['references'], metas)
+        cell = predictions[0].bboxes.new_tensor(region.stride * 2)
         results = []
         for i, (pred, meta) in enumerate(zip(predictions, metas)):
-            cells = EigenRegionPriorGenerator.to_cell_units(
-                pred.bboxes, meta, region.stride)
-            keep = instance_keep(cells, region.fg_masks[i], self.instance_thr)
+            # eq. 6 on the map's grid: input pixels -> cells
+            keep = instance_keep(pred.bboxes / cell, region.fg_masks[i],
+                                 self.instance_thr)
+            pred.bboxes = input_to_original(pred.bboxes, meta)
             results.append(
                 JoinDetPriors(region.eigen_maps[i], region.fg_masks[i],
                               region.stride, region.priors[i], pred,
                               pred[keep]))
         return results
+
+    def _forward_transformer_with_memory(
+            self, img_feats: Tuple[Tensor],
+            batch_data_samples: SampleList) -> Tuple[dict, Tuple[Tensor, ...]]:
+        """mmdet's ``forward_transformer``, plus the encoder's output.
+
+        ``forward_transformer`` keeps only the decoder's outputs; the
+        region priors need the encoder memory (eq. 1), so a forward hook on
+        ``self.encoder`` records it during the one pass.
+
+        Returns:
+            tuple: The head inputs (``hidden_states``, ``references``, ...)
+            and ``(memory [B, sum(h*w), C], spatial_shapes [L, 2])``.
+        """
+        seen = {}
+
+        def keep(module, args, kwargs, output):
+            seen['out'] = (output, kwargs['spatial_shapes'])
+
+        handle = self.encoder.register_forward_hook(keep, with_kwargs=True)
+        try:
+            head_inputs = self.forward_transformer(img_feats,
+                                                   batch_data_samples)
+        finally:
+            handle.remove()
+        return head_inputs, seen['out']
 
     @torch.no_grad()
     def backbone_region_priors(

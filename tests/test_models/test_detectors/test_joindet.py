@@ -180,13 +180,18 @@ def test_instance_priors_follow_the_foreground_rule(model):
         b.bias.data.fill_(10.0)
     try:
         inputs, samples = batch()
+        for s in samples:  # original images twice the network input
+            h, w = s.metainfo['img_shape']
+            s.set_metainfo(
+                dict(ori_shape=(2 * h, 2 * w), scale_factor=(.5, .5)))
         priors = model.extract_priors(inputs, samples)
     finally:
         for b, bias in zip(head.cls_branches, saved):
             b.bias.data.copy_(bias)
     for p, s in zip(priors, samples):
         assert len(p.predictions) == model.num_queries
-        cells = p.predictions.bboxes / torch.tensor(p.stride).repeat(2)
+        # original pixels -> input pixels (x 0.5) -> cells (/ stride)
+        cells = p.predictions.bboxes * 0.5 / torch.tensor(p.stride * 2)
         keep = instance_keep(cells, p.fg_mask, 0.5)
         torch.testing.assert_close(p.instance.bboxes,
                                    p.predictions.bboxes[keep])

@@ -277,13 +277,14 @@ def test_eigen_planted_block_in_original_pixels():
     mask[2:5, 3:6] = True
     assert torch.equal(out.fg_masks[0], mask)
     assert out.eigen_maps[0].dtype == torch.float32
-    # generate() gives the same priors; to_cell_units goes back to cells.
+    # generate() gives the same priors.
     again = gen.generate(feats, [meta])[0]
     assert torch.equal(again.bboxes, out.priors[0].bboxes)
     # The clip is at img_shape (70 px), not only at ori_shape.
     loose = dict(meta, ori_shape=(200, 200))
     torch.testing.assert_close(gen(feats, [loose])[0].bboxes, expected)
-    cells = gen.to_cell_units(expected, meta, out.stride)
+    # The box in input pixels / stride lies on the mask's grid.
+    cells = torch.tensor([[36, 16, 70, 40.]]) / torch.tensor(out.stride * 2)
     torch.testing.assert_close(cells, torch.tensor([[3, 2, 70 / 12, 5.]]))
     assert instance_keep(cells, out.fg_masks[0]).tolist() == [True]
 

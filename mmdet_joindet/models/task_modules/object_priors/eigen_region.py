@@ -164,8 +164,9 @@ class EigenRegionPriorGenerator(BaseObjectPriorGenerator):
         """Region priors plus each image's eigen map and foreground mask.
 
         The maps are what the Instance Generation Module (paper Sec. 2.2)
-        needs: :meth:`to_cell_units` maps predicted boxes onto their grid
-        for :func:`mmdet_joindet.priors.instance_keep`.
+        needs: predicted boxes in network-input pixels divided by
+        ``stride`` lie on their grid, as
+        :func:`mmdet_joindet.priors.instance_keep` takes them.
 
         Args:
             feats (Tensor | Sequence[Tensor]): As :meth:`generate`.
@@ -230,30 +231,6 @@ class EigenRegionPriorGenerator(BaseObjectPriorGenerator):
             maps.append(eigen_maps[i, :vh, :vw])
             masks.append(fg_masks[i, :vh, :vw])
         return EigenRegionPriors(priors, maps, masks, (stride_w, stride_h))
-
-    @staticmethod
-    def to_cell_units(bboxes: Tensor, img_meta: dict,
-                      stride: Tuple[float, float]) -> Tensor:
-        """Boxes in original-image pixels -> cell units of a level's grid.
-
-        The inverse of the mapping of :meth:`generate_with_maps` before its
-        clipping: ``x * scale_factor / stride``, per axis.
-
-        Args:
-            bboxes (Tensor): Float ``[K, 4]`` ``(x1, y1, x2, y2)`` in
-                original-image pixels (e.g. decoder predictions rescaled to
-                ``ori_shape``).
-            img_meta (dict): The image's metainfo (``scale_factor``).
-            stride (tuple[float, float]): ``(stride_w, stride_h)``, the
-                ``stride`` of :obj:`EigenRegionPriors`.
-
-        Returns:
-            Tensor: ``[K, 4]`` boxes in cell units (not clipped), as
-            :func:`mmdet_joindet.priors.instance_keep` takes them.
-        """
-        scale_w, scale_h = _scale_factor(img_meta)
-        factor = [scale_w / stride[0], scale_h / stride[1]]
-        return bboxes * bboxes.new_tensor(factor * 2)
 
     def _select_level(self, feats: Union[Tensor, Sequence[Tensor]],
                       pad_hw: Tuple[int, int]) -> Tensor:
