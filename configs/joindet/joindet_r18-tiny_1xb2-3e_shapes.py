@@ -3,26 +3,14 @@
 # random weights, one encoder/decoder layer, 3 epochs, priors updated every
 # epoch. It exercises the whole loop (R0, update hook, store, resume);
 # its priors mean nothing without a self-supervised backbone.
-_base_ = './joindet_deformable-detr_r50-swav_16xb2-50e_coco.py'
+_base_ = [
+    './joindet_deformable-detr_r50-swav_16xb2-50e_coco.py',
+    '../_base_/models/tiny-deformable-detr_r18.py'
+]
 
-embed_dims = 64
 model = dict(
+    _base_.tiny_model,  # R-18 (no SwAV download), one layer each, 64 channels
     num_queries=20,  # was 300
-    backbone=dict(depth=18, init_cfg=None),  # was SwAV R-50: no download
-    neck=dict(in_channels=[128, 256, 512], out_channels=embed_dims),
-    encoder=dict(
-        num_layers=1,
-        layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=embed_dims),
-            ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=128))),
-    decoder=dict(
-        num_layers=1,
-        layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=embed_dims),
-            cross_attn_cfg=dict(embed_dims=embed_dims),
-            ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=128))),
-    positional_encoding=dict(num_feats=embed_dims // 2),
-    bbox_head=dict(embed_dims=embed_dims),
     crop_size=32,  # was 128
     test_cfg=dict(max_per_img=20))
 
@@ -33,13 +21,10 @@ train_pipeline = [
     dict(type='Resize', scale=(160, 128), keep_ratio=True),
     dict(type='PackDetInputs')
 ]
+# the base's inference pass, at the training size
 infer_pipeline = [
-    dict(type='LoadImageSafely'),
-    dict(type='Resize', scale=(160, 128), keep_ratio=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor', 'prior_index'))
+    dict(t, scale=(160, 128)) if t['type'] == 'Resize' else t
+    for t in _base_.infer_pipeline
 ]
 train_dataloader = dict(
     batch_size=2,
@@ -55,9 +40,9 @@ train_dataloader = dict(
         pipeline=train_pipeline))
 custom_hooks = [
     dict(
-        type='PriorUpdateHook',
-        interval=1,
-        max_priors=10,
+        _base_.custom_hooks[0],  # PriorUpdateHook
+        interval=1,  # was 10
+        max_priors=10,  # was 30
         infer_pipeline=infer_pipeline)
 ]
 train_cfg = dict(max_epochs=3)

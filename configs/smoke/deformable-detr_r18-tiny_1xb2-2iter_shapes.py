@@ -1,27 +1,16 @@
 # A two-iteration CPU smoke run of mmdet's Deformable DETR, shrunk to a
 # ResNet-18, one encoder/decoder layer and 10 queries, on the tiny shapes set
 # that `python tools/misc/make_shapes_coco.py` writes to data/shapes/.
-_base_ = 'mmdet::deformable_detr/deformable-detr_r50_16xb2-50e_coco.py'
+_base_ = [
+    'mmdet::deformable_detr/deformable-detr_r50_16xb2-50e_coco.py',
+    '../_base_/models/tiny-deformable-detr_r18.py'
+]
 custom_imports = dict(imports=['mmdet_joindet'], allow_failed_imports=False)
 
-embed_dims = 64
 model = dict(
-    num_queries=10,  # was 300: tiny
-    backbone=dict(depth=18, init_cfg=None),  # was R-50 torchvision: no dl
-    neck=dict(in_channels=[128, 256, 512], out_channels=embed_dims),
-    encoder=dict(
-        num_layers=1,
-        layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=embed_dims),
-            ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=128))),
-    decoder=dict(
-        num_layers=1,
-        layer_cfg=dict(
-            self_attn_cfg=dict(embed_dims=embed_dims),
-            cross_attn_cfg=dict(embed_dims=embed_dims),
-            ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=128))),
-    positional_encoding=dict(num_feats=embed_dims // 2),
-    bbox_head=dict(num_classes=2, embed_dims=embed_dims),  # 2 shapes
+    _base_.tiny_model,  # R-18, one encoder/decoder layer, 64 channels
+    num_queries=10,  # was 300
+    bbox_head=dict(_base_.tiny_model.bbox_head, num_classes=2),  # 2 shapes
     test_cfg=dict(max_per_img=10))  # <= num_queries * num_classes
 
 data_root = 'data/shapes/'

@@ -1,26 +1,42 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 """Shrink any DETR-family config into one that runs in seconds on a CPU."""
 import copy
+import os.path as osp
 from typing import Sequence, Tuple
 
 from mmengine.config import Config, ConfigDict
 
 RESNET_CHANNELS = {18: (64, 128, 256, 512), 34: (64, 128, 256, 512)}
+TINY_MODEL_BASE = '_base_/models/tiny-deformable-detr_r18.py'
+
+
+def tiny_model_delta() -> ConfigDict:
+    """``tiny_model`` of ``configs/_base_/models/tiny-deformable-detr_r18.py``
+    (the checkout's, else the installed package's ``.mim`` copy): the one
+    definition of the tiny model, which the tiny configs inherit."""
+    package = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    checkout = osp.join(osp.dirname(package), 'configs')
+    installed = osp.join(package, '.mim', 'configs')
+    for root in (checkout, installed):
+        path = osp.join(root, TINY_MODEL_BASE)
+        if osp.isfile(path):
+            return Config.fromfile(path).tiny_model
+    raise FileNotFoundError(
+        f'{TINY_MODEL_BASE} is in neither configs/ of a checkout nor the '
+        "installed package's .mim/configs: reinstall mmdet_joindet")
 
 
 def tiny_detr_config(cfg: Config,
-                     depth: int = 18,
-                     embed_dims: int = 32,
                      num_queries: int = 10,
-                     num_layers: int = 1,
                      image_size: Tuple[int, int] = (96, 128),
                      batch_size: int = 2) -> Config:
     """A copy of ``cfg`` with a tiny model and tiny, worker-less data.
 
-    - ResNet-``depth`` backbone without pretrained weights
-      (``init_cfg=None``: nothing downloads), neck channels to match;
-    - ``num_layers`` encoder and decoder layers of ``embed_dims`` channels
-      (256 for two-stage models, which mmdet hard-codes);
+    - the model delta of :func:`tiny_model_delta` (a ResNet-18 without
+      pretrained weights, one encoder and one decoder layer of 64
+      channels), the neck's ``in_channels`` matched to the backbone's
+      ``out_indices``; two-stage models keep 256 channels, which mmdet
+      hard-codes;
     - ``num_queries`` queries (``test_cfg.max_per_img`` capped to fit mmdet's
       ``max_per_img <= num_queries * num_classes`` assertion);
     - every resize/crop of every pipeline set to ``image_size`` (h, w);
@@ -34,25 +50,17 @@ def tiny_detr_config(cfg: Config,
     """
     cfg = copy.deepcopy(cfg)
     model = cfg.model
+    model.update(tiny_model_delta())
     if model.get('as_two_stage', False):
         # mmdet's two-stage proposal embedding hard-codes 128 features per
         # coordinate pair, i.e. embed_dims 256.
-        embed_dims = 256
-    _shrink_backbone(model, depth)
+        for part in ('encoder', 'decoder'):
+            set_embed_dims(model[part].layer_cfg, 256)
+        model.positional_encoding.num_feats = 128
+        model.neck.out_channels = model.bbox_head.embed_dims = 256
+    _shrink_backbone(model, model.backbone.depth)
     model.num_queries = num_queries
-    for part in ('encoder', 'decoder'):
-        if part in model:
-            model[part].num_layers = num_layers
-            set_embed_dims(model[part].layer_cfg, embed_dims)
-    if 'positional_encoding' in model:
-        model.positional_encoding.num_feats = embed_dims // 2
-    if 'neck' in model:
-        model.neck.out_channels = embed_dims
-        if 'num_groups' in model.neck.get('norm_cfg', {}):
-            model.neck.norm_cfg.num_groups = min(
-                model.neck.norm_cfg.num_groups, embed_dims // 4)
     head = model.bbox_head
-    head.embed_dims = embed_dims
     test_cfg = model.setdefault('test_cfg', ConfigDict())
     cap = num_queries * head.get('num_classes', 1)
     test_cfg.max_per_img = min(test_cfg.get('max_per_img', cap), cap)
