@@ -56,6 +56,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+import torch
+from mmdet.structures.bbox import bbox_overlaps
 
 from mmdet_joindet.datasets.photos import PHOTO_NAMES, load_photos, photo_crop
 from mmdet_joindet.utils.atomic import write_bytes_atomic
@@ -126,18 +128,6 @@ def _tight_box(mask: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
     return int(x1), int(y1), int(x2) + 1, int(y2) + 1
 
 
-def _iou(a: Sequence[int], b: Sequence[int]) -> float:
-    """IoU of two ``(x1, y1, x2, y2)`` boxes, ``x2, y2`` exclusive."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.
-    inter = iw * ih
-    union = ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) -
-             inter)
-    return inter / union
-
-
 def _cover(new: np.ndarray, old: np.ndarray) -> float:
     """The fraction of bool mask ``old``'s pixels that ``new`` covers."""
     return float((new & old).sum()) / float(old.sum())
@@ -168,10 +158,16 @@ def _place(
         hard, soft = _alphas(scan, (x, y, pw, ph), size, side)
         mask = hard > 0.5
         box = _tight_box(mask)
-        if box is None or any(
-                _iou(box, b) >= MAX_IOU or _cover(mask, m) > MAX_COVER
-                for b, m in earlier) or not (soft > 0.5).any():
+        if box is None or not (soft > 0.5).any():
             continue
+        if earlier:
+            # float64: the integer pixel boxes' IoU exactly
+            iou = bbox_overlaps(
+                torch.tensor([box], dtype=torch.float64),
+                torch.tensor([b for b, _ in earlier], dtype=torch.float64))
+            if iou.max() >= MAX_IOU or any(
+                    _cover(mask, m) > MAX_COVER for _, m in earlier):
+                continue
         earlier.append((box, mask))
         return hard, soft
     return None

@@ -5,7 +5,7 @@ A pretraining pipeline reads: :class:`LoadImageSafely` (skip broken
 files), :class:`LoadPriors` (the image's object priors as ``gt_*``, in
 original-image pixels), mmdet's geometric transforms (large-scale
 jittering, flip), :class:`CopyPasteSmallPriors`, ``PackDetInputs``.
-The backbone's own self-supervised pretraining (BYOL) reads
+The backbone's own self-supervised pretraining (:class:`DenseSwAV`) reads
 :class:`LoadImageSafely`, :class:`TwoViews`.
 """
 from .copy_paste_small_priors import CopyPasteSmallPriors

@@ -2,22 +2,10 @@
 import math
 
 import numpy as np
+import torch
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
-
-
-def _max_iou(box: np.ndarray, boxes: np.ndarray) -> float:
-    """Largest IoU of ``box`` [4] with ``boxes`` [n, 4] (xyxy), 0 if none."""
-    if len(boxes) == 0:
-        return 0.0
-    w = (np.minimum(box[2], boxes[:, 2]) -
-         np.maximum(box[0], boxes[:, 0])).clip(min=0)
-    h = (np.minimum(box[3], boxes[:, 3]) -
-         np.maximum(box[1], boxes[:, 1])).clip(min=0)
-    inter = w * h
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return float((inter / np.maximum(area + areas - inter, 1e-6)).max())
+from mmdet.structures.bbox import bbox_overlaps
 
 
 @TRANSFORMS.register_module()
@@ -120,7 +108,9 @@ class CopyPasteSmallPriors(BaseTransform):
                 ny = np.random.randint(0, height - ph + 1)
                 shift = np.array([nx - px1, ny - py1] * 2, dtype=np.float64)
                 box = clipped[src] + shift
-                if _max_iou(box, current) < self.iou_thr:
+                iou = bbox_overlaps(
+                    torch.from_numpy(box[None]), torch.from_numpy(current))
+                if len(current) == 0 or iou.max() < self.iou_thr:
                     img[ny:ny + ph, nx:nx + pw] = original[py1:py2, px1:px2]
                     current = np.concatenate([current, box[None]])
                     pasted.append(src)

@@ -79,7 +79,7 @@ def color_jitter(img: np.ndarray, brightness: float, contrast: float,
 
 @TRANSFORMS.register_module()
 class TwoViews(BaseTransform):
-    """Two random augmented views of one image, packed for BYOL.
+    """Two random augmented views of one image, for two-view SSL.
 
     BYOL's augmentations (Grill et al. 2020, Table 6), with numpy/OpenCV on
     the loaded image, once per view: random resized crop to ``size``,
@@ -96,8 +96,7 @@ class TwoViews(BaseTransform):
     size]``, converts to RGB and normalises. Row ``i`` of ``data_samples``
     is view ``i``'s geometry ``(x1, y1, x2, y2, flipped)``: its crop box in
     input pixels and 1.0 if it was flipped horizontally (dense objectives
-    such as :class:`DenseSwAV` match locations across the views with it;
-    BYOL ignores it).
+    such as :class:`DenseSwAV` match locations across the views with it).
 
     Required keys: ``img`` (``[H, W, 3]`` or ``[H, W]``, uint8 or float in
     ``[0, 255]``).
