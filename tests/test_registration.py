@@ -55,8 +55,6 @@ BUILD_SPECS = {
             num_pred_layer=1,
             embed_dims=32,
             loss_cls=dict(type='FocalLoss', use_sigmoid=True)),
-        'BYOL':
-        dict(hidden_channels=16, out_channels=8),
         'DenseSwAV':
         dict(
             backbone=dict(type='ResNet', depth=18, init_cfg=None),

@@ -1,18 +1,17 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
-"""Pretrain a backbone self-supervised (BYOL, DenseSwAV) and export it.
+"""Pretrain a backbone self-supervised (DenseSwAV) and export it.
 
     python tools/train_ssl_backbone.py CONFIG [--work-dir DIR]
         [--resume [CKPT]] [--cfg-options k=v ...] [--launcher pytorch]
 
 Several processes (``torchrun --nproc_per_node N ... --launcher pytorch``)
 split each batch as mmdet's ``tools/train.py`` does (``batch_size`` is
-per process); DenseSwAV's Sinkhorn codes span the global batch and BYOL's
-target moves identically on every process.
+per process); DenseSwAV's Sinkhorn codes span the global batch.
 
 Runs mmengine's Runner on the config (``configs/ssl/``; progress and loss
 come from its logger); :class:`ExportBackboneHook` (added when the config
 lacks it) then writes ``<work_dir>/backbone.pth``: ``dict(state_dict=<the
-online backbone's weights, mmdet ResNet names>, meta=dict(...))``, so
+backbone weights, mmdet ResNet names>, meta=dict(...))``, so
 that a detector config can name it as
 ``backbone.init_cfg=dict(type='Pretrained', checkpoint=...)``. The
 configs of ``configs/ssl/`` carry the hook, so ``mim train mmdet_joindet
@@ -27,9 +26,8 @@ from mmdet_joindet.utils import (add_resume_arg, apply_resume, build_runner,
 
 
 def parse_args() -> argparse.Namespace:
-    parser = tool_parser(
-        'Self-supervised backbone pretraining (BYOL, DenseSwAV)',
-        'train config file path')
+    parser = tool_parser('Self-supervised backbone pretraining (DenseSwAV)',
+                         'train config file path')
     add_resume_arg(parser)
     return parse_tool_args(parser)
 

@@ -5,10 +5,9 @@
 ``backbone.pth`` when training ends. A run stopped before its end (a time
 limit, a crash) or an earlier ``iter_N.pth`` of a finished one has no such
 file; :func:`export_backbone_checkpoint` makes it from the runner
-checkpoint: the ``backbone.*`` weights (for BYOL the online network's, as
-the hook exports), renamed to mmdet ``ResNet`` names, so that a detector
-config names the file as ``backbone.init_cfg=dict(type='Pretrained',
-checkpoint=...)``.
+checkpoint: the ``backbone.*`` weights, renamed to mmdet ``ResNet`` names,
+so that a detector config names the file as
+``backbone.init_cfg=dict(type='Pretrained', checkpoint=...)``.
 """
 import os.path as osp
 from collections import OrderedDict

@@ -60,8 +60,6 @@ def train(config, work_dir, data_root, options, *args, nproc=1, tool=TOOL):
 
 
 TINY = {
-    'byol_r18_proxy-unlabeled.py':
-    ['model.hidden_channels=32', 'model.out_channels=16'],
     'dense-swav_r18_proxy-unlabeled.py': [
         'model.view_size=32', 'model.hidden_channels=32',
         'model.out_channels=16', 'model.num_prototypes=8'
@@ -122,8 +120,7 @@ def test_tool_exports_a_pretrained_resnet(tmp_path, config, options, tool):
 @pytest.mark.parametrize('config', TINY)
 def test_two_processes_then_resume(tmp_path, config):
     """Two gloo processes train 2 iterations; ``--resume`` (one process)
-    goes on from their checkpoint to 4; BYOL's update count (its tau)
-    comes back with it."""
+    goes on from their checkpoint to 4 with the weights it saved."""
     data_root = unlabeled_images(tmp_path)
     work_dir = tmp_path / 'work'
     options = [*TINY[config], 'default_hooks.checkpoint.interval=2']
@@ -134,14 +131,14 @@ def test_two_processes_then_resume(tmp_path, config):
         nproc=2)
     assert 'Iter(train) [2/2]' in out
     assert torch.load(work_dir / 'backbone.pth')['meta']['iter'] == 2
+    at_2 = torch.load(work_dir / 'iter_2.pth')['state_dict']
     out = train(config, work_dir, data_root,
                 ['train_cfg.max_iters=4', *options], '--resume')
     assert 'resumed epoch: 0, iter: 2' in out
     assert 'Iter(train) [3/4]' in out and 'Iter(train) [1/4]' not in out
     assert torch.load(work_dir / 'backbone.pth')['meta']['iter'] == 4
-    state = torch.load(work_dir / 'iter_4.pth')['state_dict']
-    if 'num_updates' in state:
-        assert int(state['num_updates']) == 4
-    else:
-        assert config.startswith('dense-swav')
+    at_4 = torch.load(work_dir / 'iter_4.pth')['state_dict']
+    assert at_2.keys() == at_4.keys()
+    assert any(not torch.equal(at_2[k], at_4[k]) for k in at_2
+               if at_2[k].is_floating_point())
     assert not [f for f in os.listdir(work_dir) if f.endswith('.tmp')]

@@ -118,10 +118,10 @@ class DenseSwAV(BaseTwoViewModel):
     The backbone under JoinDet's eigen attention map needs feature maps in
     which the cells of an object resemble each other and differ from the
     background's (a normalized cut then isolates them). Image-level
-    objectives (BYOL: :class:`BYOL`) only shape the pooled feature; on
-    the proxy scenes (small digits blended into crops of a dozen
-    photographs) BYOL's maps gave no better cut than random weights
-    (``docs/benchmarks.md``).
+    objectives (BYOL) only shape the pooled feature; on the proxy scenes
+    (small digits blended into crops of a dozen photographs) BYOL's maps
+    gave no better cut than random weights (``docs/benchmarks.md``; the
+    BYOL model was removed afterwards, see ``research/README.md``).
     This applies SwAV's objective (Caron et al. 2020) to every cell: each
     level's cells are projected (1x1 convs) onto ``K`` prototypes; the
     Sinkhorn-equipartitioned assignment (:func:`sinkhorn`) of the cells of

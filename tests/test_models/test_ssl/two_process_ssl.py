@@ -4,9 +4,9 @@ two gloo processes; writes ``<out>/rank<r>.pt``.
 
 1. ``sinkhorn`` of this rank's half of ``<out>/scores.pt`` (rank 0 the
    first rows, rank 1 the rest: uneven halves).
-2. Two training steps of a tiny BYOL wrapped in mmengine's
+2. Two training steps of a tiny DenseSwAV wrapped in mmengine's
    ``MMDistributedDataParallel``, on this rank's half of a fixed batch:
-   the target, the online weights before each step and ``num_updates``.
+   the weights before and after, and the losses.
 """
 import sys
 
@@ -31,38 +31,33 @@ def main(out: str) -> None:
     torch.manual_seed(0)
     model = MODELS.build(
         dict(
-            type='BYOL',
+            type='DenseSwAV',
             backbone=dict(
                 type='ResNet',
                 depth=18,
                 base_channels=16,
                 out_indices=(3, ),
                 init_cfg=None),
-            hidden_channels=64,
-            out_channels=32,
-            momentum=0.9))
+            view_size=48,
+            hidden_channels=32,
+            out_channels=16,
+            num_prototypes=8))
     model.init_weights()
     wrapper = MMDistributedDataParallel(module=model, device_ids=None)
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.5))
-    views = torch.load(f'{out}/views.pt')  # [8, 2, 3, 48, 48] uint8
-    batch = dict(inputs=list(views[4 * rank:4 * (rank + 1)]))
-    online_before = []
-    for _ in range(2):
-        online_before.append({
-            k: v.detach().clone()
-            for k, v in model.named_parameters() if not k.startswith('target')
-        })
-        wrapper.train_step(batch, optim)
-    target = {
-        k: v.detach().clone()
-        for k, v in model.named_parameters() if k.startswith('target')
-    }
+    packed = torch.load(f'{out}/views.pt')  # views [8, 2, 3, 48, 48] uint8
+    mine = slice(4 * rank, 4 * (rank + 1))
+    batch = dict(
+        inputs=list(packed['inputs'][mine]),
+        data_samples=list(packed['data_samples'][mine]))
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    losses = [
+        float(wrapper.train_step(batch, optim)['loss']) for _ in range(2)
+    ]
+    after = {k: v.detach().clone() for k, v in model.named_parameters()}
     torch.save(
-        dict(
-            codes=codes,
-            online_before=online_before,
-            target=target,
-            num_updates=int(model.num_updates)), f'{out}/rank{rank}.pt')
+        dict(codes=codes, before=before, after=after, losses=losses),
+        f'{out}/rank{rank}.pt')
     dist.destroy_process_group()
 
 
