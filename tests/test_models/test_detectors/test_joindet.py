@@ -126,6 +126,9 @@ def test_three_modes(variant):
     model.eval()
     results = model.predict(inputs, samples)
     outs = model(inputs, samples, mode='tensor')
+    # prior extraction reads the encoder memory in every variant
+    for p, (h, w) in zip(model.extract_priors(inputs, samples), SIZES):
+        assert p.eigen_map.shape == (-(-h // 32), -(-w // 32))
     assert len(results) == 2 and outs[0].shape[-1] == 1
     for res, (h, w) in zip(results, SIZES):
         b = res.pred_instances.bboxes
