@@ -61,6 +61,9 @@ BUILD_SPECS = {
             view_size=32),
         'MultiViewDataPreprocessor': {},
     },
+    'metric': {
+        'ClassAgnosticCocoMetric': {},
+    },
     'task util': {
         'EigenRegionPriorGenerator': dict(stride=32, centre=True),
         'SelectiveSearchPriorGenerator': dict(max_priors=10),
