@@ -23,8 +23,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 __all__ = [
-    'class_agnostic_eval', 'box_recall', 'boxes_to_coco',
-    'COCO_IOU_THRS'
+    'class_agnostic_eval', 'box_recall', 'boxes_to_coco', 'COCO_IOU_THRS'
 ]
 
 COCO_IOU_THRS = np.linspace(0.5, 0.95, 10)
@@ -45,12 +44,12 @@ def _check_max_dets(max_dets: Sequence[int]) -> List[int]:
     return max_dets
 
 
-def class_agnostic_eval(coco_gt: COCO,
-                        dets: List[dict],
-                        max_dets: Sequence[int] = (1, 10, 100),
-                        iou_thrs: Optional[Sequence[float]] = None,
-                        img_ids: Optional[Sequence[int]] = None
-                        ) -> Dict[str, float]:
+def class_agnostic_eval(
+        coco_gt: COCO,
+        dets: List[dict],
+        max_dets: Sequence[int] = (1, 10, 100),
+        iou_thrs: Optional[Sequence[float]] = None,
+        img_ids: Optional[Sequence[int]] = None) -> Dict[str, float]:
     """COCO AP / AR of ``dets`` against ``coco_gt`` with classes merged.
 
     Args:
@@ -75,8 +74,8 @@ def class_agnostic_eval(coco_gt: COCO,
         images hold no (non-crowd) ground truth box of that size.
     """
     max_dets = _check_max_dets(max_dets)
-    thrs = np.asarray(COCO_IOU_THRS if iou_thrs is None else iou_thrs,
-                      dtype=np.float64)
+    thrs = np.asarray(
+        COCO_IOU_THRS if iou_thrs is None else iou_thrs, dtype=np.float64)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' chatter
         if dets:
             coco_dt = coco_gt.loadRes(list(dets))
@@ -112,8 +111,7 @@ def class_agnostic_eval(coco_gt: COCO,
         if t50.size:
             out[f'AR50@{k}'] = _mean_defined(recall[t50, 0, m])
     for a, area in enumerate(_AREAS[1:], 1):
-        out[f'AR_{area[0]}@{max_dets[-1]}'] = _mean_defined(recall[:, a,
-                                                                   -1])
+        out[f'AR_{area[0]}@{max_dets[-1]}'] = _mean_defined(recall[:, a, -1])
     return out
 
 
@@ -163,9 +161,9 @@ def boxes_to_dets(boxes: Sequence[np.ndarray],
     dets = []
     for i, img_id in enumerate(img_ids):
         b = np.asarray(boxes[i], np.float64).reshape(-1, 4)
-        s = (np.asarray(scores[i], np.float64).reshape(-1)
-             if scores is not None else 1.0 - np.arange(len(b)) /
-             (len(b) + 1.0))
+        s = (
+            np.asarray(scores[i], np.float64).reshape(-1) if scores is not None
+            else 1.0 - np.arange(len(b)) / (len(b) + 1.0))
         if len(s) != len(b):
             raise ValueError(f'image {img_id}: {len(b)} boxes but '
                              f'{len(s)} scores')
@@ -183,8 +181,7 @@ def box_recall(gt_boxes: Sequence[np.ndarray],
                boxes: Sequence[np.ndarray],
                scores: Optional[Sequence[np.ndarray]] = None,
                max_dets: Sequence[int] = (1, 10, 30, 100),
-               iou_thrs: Optional[Sequence[float]] = None
-               ) -> Dict[str, float]:
+               iou_thrs: Optional[Sequence[float]] = None) -> Dict[str, float]:
     """Class-agnostic AP / AR of per-image boxes (priors, proposals).
 
     Args:

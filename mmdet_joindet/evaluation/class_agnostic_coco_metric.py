@@ -121,9 +121,9 @@ class ClassAgnosticCocoMetric(CocoMetric):
         finally:
             if tmp_dir is not None:
                 tmp_dir.cleanup()
-        eval_results = OrderedDict(
-            (f'bbox_{k}' if k.startswith('mAP') else k,
-             float(f'{round(v, 3)}')) for k, v in stats.items())
-        logger.info('class-agnostic: ' + ' '.join(
-            f'{k} {v:.3f}' for k, v in eval_results.items()))
+        eval_results = OrderedDict((f'bbox_{k}' if k.startswith('mAP') else k,
+                                    float(f'{round(v, 3)}'))
+                                   for k, v in stats.items())
+        logger.info('class-agnostic: ' +
+                    ' '.join(f'{k} {v:.3f}' for k, v in eval_results.items()))
         return eval_results

@@ -27,8 +27,8 @@ def iou(a, b):
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
     inter = max(w, 0.0) * max(h, 0.0)
-    union = ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) *
-             (b[3] - b[1]) - inter)
+    union = ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) -
+             inter)
     return inter / union if union > 0 else 0.0
 
 
@@ -58,8 +58,7 @@ def best_iou_recall(gts, dets, k, thr):
     hit = total = 0
     for gt, det in zip(gts, dets):
         total += len(gt)
-        hit += sum(
-            any(iou(d, g) >= thr for d in det[:k]) for g in gt)
+        hit += sum(any(iou(d, g) >= thr for d in det[:k]) for g in gt)
     return hit / total
 
 

@@ -25,8 +25,7 @@ SCRIPT = osp.join(osp.dirname(__file__), 'two_process_metric.py')
 # COCOeval.stats order -> the metric's keys
 KEYS = [
     'bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s', 'bbox_mAP_m',
-    'bbox_mAP_l', 'AR@1', 'AR@10', 'AR@100', 'AR_s@100', 'AR_m@100',
-    'AR_l@100'
+    'bbox_mAP_l', 'AR@1', 'AR@10', 'AR@100', 'AR_s@100', 'AR_m@100', 'AR_l@100'
 ]
 
 
@@ -70,8 +69,8 @@ def make_case(root, name):
                     bboxes=torch.from_numpy(boxes.astype(np.float32)),
                     scores=torch.from_numpy(scores),
                     # any class: the metric merges them
-                    labels=torch.from_numpy(
-                        rng.integers(0, ncls, len(boxes)))),
+                    labels=torch.from_numpy(rng.integers(0, ncls,
+                                                         len(boxes)))),
                 instances=[
                     dict(
                         bbox=list(b),
@@ -152,8 +151,8 @@ def test_metric_options_and_errors(tmp_path):
     assert set(out) == {
         'prior/' + k
         for k in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_s', 'bbox_mAP_m',
-                  'bbox_mAP_l', 'AR@2', 'AR50@2', 'AR@5', 'AR50@5',
-                  'AR_s@5', 'AR_m@5', 'AR_l@5')
+                  'bbox_mAP_l', 'AR@2', 'AR50@2', 'AR@5', 'AR50@5', 'AR_s@5',
+                  'AR_m@5', 'AR_l@5')
     }
     assert out['prior/AR@5'] == out['prior/AR50@5'] >= out['prior/AR@2']
     # format_only writes the result json and reports nothing
