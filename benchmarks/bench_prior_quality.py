@@ -10,10 +10,13 @@ For every image of a COCO-format set with boxes: the eigen-map region
 priors R0 (paper eq. 3) of a ResNet (each given checkpoint, and random
 weights), DETReg's selective search and UP-DETR's random crops;
 each method's boxes ranked (region priors by area, selective search in
-OpenCV's order, crops at random). Reported: AR@1/10/30 (COCO-averaged
-IoU 0.5:0.95), recall at IoU 0.5 with 10 and 30 boxes, AP50 (pycocotools,
-``useCats=0``, rank as score) and ms per image (for R0: the backbone's
-forward pass included, as selective search starts from the image too).
+OpenCV's order, crops at random). Reported, all by pycocotools'
+``COCOeval`` with ``useCats=0`` and the rank as score (``box_recall``
+of ``mmdet_joindet.evaluation``: one-to-one matching, so a box finds one
+object at most): AR@1/10/30 (averaged over IoU 0.5:0.95), recall at
+IoU 0.5 with 10 and 30 boxes, AP50, and ms per image (for R0: the
+backbone's forward pass included, as selective search starts from the
+image too).
 ``--sweep`` also varies the input scale (the image resized x1, x2 or x4
 before the backbone, as a detector's pipeline would), the feature level
 (stride 8/16; stride 32 leaves a 4x4 or 8x8 grid on these 128 px images
@@ -41,7 +44,6 @@ import time
 import cv2
 import numpy as np
 import torch
-from mmdet.structures.bbox import bbox_overlaps
 
 
 def load_set(root):
@@ -63,53 +65,14 @@ def load_set(root):
     }
 
 
-def recall_at(gts, preds, k, thrs):
-    hits, total = np.zeros(len(thrs)), 0
-    for img_id, gt in gts.items():
-        total += len(gt)
-        pred = preds[img_id][:k]
-        if len(gt) and len(pred):
-            best = bbox_overlaps(torch.as_tensor(gt),
-                                 torch.as_tensor(pred)).amax(1).numpy()
-            hits += [(best >= t).sum() for t in thrs]
-    return hits / max(total, 1)
-
-
-def ap50(coco, preds):
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' chatter
-        return _ap50(coco, preds)
-
-
-def _ap50(coco, preds):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-    gt = COCO()
-    gt.dataset = coco
-    gt.createIndex()
-    dets = []
-    for img_id, boxes in preds.items():
-        for rank, (x1, y1, x2, y2) in enumerate(boxes[:30]):
-            dets.append(
-                dict(
-                    image_id=img_id,
-                    category_id=1,
-                    bbox=[
-                        float(x1),
-                        float(y1),
-                        float(x2 - x1),
-                        float(y2 - y1)
-                    ],
-                    score=1.0 / (1 + rank)))
-    if not dets:
-        return 0.0
-    dt = gt.loadRes(dets)
-    ev = COCOeval(gt, dt, 'bbox')
-    ev.params.useCats = 0
-    ev.params.maxDets = [1, 10, 30]
-    ev.evaluate()
-    ev.accumulate()
-    ev.summarize()
-    return float(ev.stats[1])
+def scores(gts, preds, img_ids=None):
+    """Class-agnostic COCO AR / AP of ``preds`` (``{image id: [K, 4]}``,
+    best first) on the images ``img_ids`` (every image of ``gts`` by
+    default), at 1 / 10 / 30 boxes per image: ``box_recall``'s dict."""
+    from mmdet_joindet.evaluation import box_recall
+    ids = list(gts) if img_ids is None else list(img_ids)
+    return box_recall([gts[i] for i in ids], [preds[i] for i in ids],
+                      max_dets=(1, 10, 30))
 
 
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
@@ -197,6 +160,11 @@ def build_resnet(depth, checkpoint):
     return net
 
 
+# printed figures and their widths (the header's)
+COLUMNS = (('AR@1', 6), ('AR@10', 6), ('AR@30', 6), ('AR50@10', 7),
+           ('AR50@30', 7), ('mAP_50', 6))
+
+
 def evaluate(name, method, coco, images, gts, root):
     """Print one row; return the predictions, ``{image id: [K, 4]}``."""
     preds, start = {}, time.perf_counter()
@@ -204,13 +172,10 @@ def evaluate(name, method, coco, images, gts, root):
         img = cv2.imread(osp.join(root, 'images', im['file_name']))
         preds[im['id']] = method(img, gts[im['id']])
     ms = 1e3 * (time.perf_counter() - start) / len(images)
-    thrs = np.arange(0.5, 0.96, 0.05)
-    ar = {k: recall_at(gts, preds, k, thrs) for k in (1, 10, 30)}
+    s = scores(gts, preds)
     per = np.mean([len(p) for p in preds.values()])
-    print(f'{name:<60} {per:5.1f} {100 * ar[1].mean():6.1f} '
-          f'{100 * ar[10].mean():6.1f} {100 * ar[30].mean():6.1f} '
-          f'{100 * ar[10][0]:7.1f} {100 * ar[30][0]:7.1f} '
-          f'{100 * ap50(coco, preds):6.1f} {ms:8.1f}')
+    print(f'{name:<60} {per:5.1f} ' +
+          ' '.join(f'{100 * s[k]:{w}.1f}' for k, w in COLUMNS) + f' {ms:8.1f}')
     return preds
 
 
@@ -243,8 +208,7 @@ def group_recall(groups, gts, preds):
     """R50@30 (%) of ``preds`` on each group of ``groups`` (name -> image
     dicts), in the groups' order."""
     return [
-        100 * recall_at({im['id']: gts[im['id']]
-                         for im in ims}, preds, 30, [0.5])[0]
+        100 * scores(gts, preds, [im['id'] for im in ims])['AR50@30']
         for ims in groups.values()
     ]
 
@@ -428,7 +392,7 @@ def main():
             preds = evaluate(f'R0 eigen, {label} R-{args.depth}, {setting}',
                              eigen_method(net, level, centre, tau, scale),
                              coco, images, gts, args.data)
-            recall = recall_at(gts, preds, 30, [0.5])[0]
+            recall = scores(gts, preds)['AR50@30']
             if recall > best[0]:
                 best = (recall, (f'R0 eigen, {label} ({setting})', preds))
         rows.append(best[1])

@@ -94,11 +94,18 @@ def test_oracle_cut_merges_touching_objects_and_snaps_to_the_grid(quality):
 
 def test_recall_counts_a_hit_once_per_object(quality):
     gts = {1: np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32)}
+    # the second box overlaps the first object by IoU 0.81, but that
+    # object is already found: one-to-one, it finds nothing
     preds = {1: np.array([[0, 0, 10, 10], [1, 1, 10, 10]], np.float32)}
-    np.testing.assert_allclose(
-        quality.recall_at(gts, preds, 30, [0.5, 0.95]), [0.5, 0.5])
-    np.testing.assert_allclose(
-        quality.recall_at(gts, {1: preds[1][1:]}, 30, [0.5, 0.95]), [0.5, 0.0])
+    s = quality.scores(gts, preds)
+    assert s['AR50@30'] == 0.5 and s['AR@30'] == pytest.approx(0.5)
+    assert s['AR@1'] == pytest.approx(0.5)
+    # alone it finds the object at IoU 0.5..0.8: 7 of the 10 thresholds
+    s = quality.scores(gts, {1: preds[1][1:]})
+    assert s['AR50@30'] == 0.5 and s['AR@30'] == pytest.approx(0.35)
+    # a subset of the images
+    gts[2], preds[2] = gts[1][:1], np.zeros((0, 4), np.float32)
+    assert quality.scores(gts, preds, [2])['AR50@30'] == 0.0
 
 
 def test_setting_parser_names_bad_input(quality):
