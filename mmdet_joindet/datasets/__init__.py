@@ -4,6 +4,7 @@ from .imagenet_tree import ImageNetTreeDataset
 from .prior_reader import PriorReader
 from .prior_store import PriorRound, PriorStore
 from .self_supervised import PriorInferenceView, SelfSupervisedDataset
+from .splits import SPLIT_MODES, draw_labeled_ids, split_coco_dict
 from .transforms import (CopyPasteSmallPriors, ImageSkippedWarning,
                          LoadImageSafely, LoadPriors, TwoViews)
 from .unlabeled_coco import UnlabeledCocoDataset
@@ -12,5 +13,6 @@ __all__ = [
     'PriorStore', 'PriorReader', 'PriorRound', 'ImageFolderDataset',
     'ImageNetTreeDataset', 'UnlabeledCocoDataset', 'SelfSupervisedDataset',
     'PriorInferenceView', 'LoadImageSafely', 'ImageSkippedWarning',
-    'LoadPriors', 'CopyPasteSmallPriors', 'TwoViews'
+    'LoadPriors', 'CopyPasteSmallPriors', 'TwoViews', 'SPLIT_MODES',
+    'draw_labeled_ids', 'split_coco_dict'
 ]

@@ -60,6 +60,7 @@ import torch
 from mmdet.structures.bbox import bbox_overlaps
 
 from mmdet_joindet.datasets.photos import PHOTO_NAMES, load_photos, photo_crop
+from mmdet_joindet.datasets.splits import draw_labeled_ids, split_coco_dict
 from mmdet_joindet.utils.atomic import write_bytes_atomic
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
@@ -305,10 +306,11 @@ def build_proxy_dataset(out: str,
 
     See the module docstring for the layout, the box convention and the
     blending. ``train_1pct.json`` and ``train_10pct.json`` are two separate
-    draws without replacement from the train image ids, each
+    draws without replacement from the train image ids, each DETReg's
     ``np.random.default_rng(seed).choice(ids, max(1, round(n * pct)),
-    replace=False)`` (listed in id order); they are not nested and not
-    disjoint.
+    replace=False)`` (:func:`~mmdet_joindet.datasets.splits.
+    draw_labeled_ids`, ``mode='detreg'``; listed in id order); they are
+    not nested and not disjoint.
 
     Args:
         out (str): Output folder (created; existing files are overwritten,
@@ -429,16 +431,10 @@ def build_proxy_dataset(out: str,
     ids = np.array([im['id'] for im in train['images']])
     subsets = {}
     for name, pct in SUBSET_PCTS:
-        n = max(1, int(round(len(ids) * pct)))
-        chosen = np.random.default_rng(seed).choice(ids, n, replace=False)
-        keep = set(int(i) for i in chosen)
-        subsets[name] = sorted(keep)
-        coco = dict(
-            images=[im for im in train['images'] if im['id'] in keep],
-            annotations=[
-                a for a in train['annotations'] if a['image_id'] in keep
-            ],
-            categories=categories)
+        # at least one image (a tiny set's 1% rounds to none)
+        subsets[name] = draw_labeled_ids(
+            ids, max(pct, 1 / len(ids)), seed, mode='detreg')
+        coco, _ = split_coco_dict(train, subsets[name])
         result['coco'][name] = coco
         rel = f'train/{name}.json'
         sha[rel] = _dump_json(coco, osp.join(out, rel))
