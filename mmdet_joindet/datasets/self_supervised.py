@@ -1,6 +1,5 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 import copy
-import hashlib
 import logging
 from operator import index as as_index
 from typing import Any, Callable, Optional, Sequence, Set, Union
@@ -11,6 +10,7 @@ from mmengine.dataset import BaseDataset, Compose, force_full_init
 from mmengine.logging import print_log
 from torch.utils.data import Dataset
 
+from .fingerprint import image_list_fingerprint
 from .image_folder import OBJECT_METAINFO
 from .prior_reader import PriorReader
 from .transforms import LoadImageSafely
@@ -180,22 +180,24 @@ class SelfSupervisedDataset:
     def fingerprint(self) -> str:
         """A short, stable hash of the ordered image list.
 
-        SHA-1 (first 16 hex digits) of the images' paths relative to the
-        inner dataset's image prefix (``data_prefix['img']``), one per line
-        in dataset order: it changes when images are added, removed or
+        :func:`.image_list_fingerprint` of the images' paths relative to
+        the inner dataset's image prefix (``data_prefix['img']``) in
+        dataset order: it changes when images are added, removed or
         reordered, not when the data folder moves. Computed once (it reads
         every data_info) and cached; the cache pickles with the dataset.
         """
         if self._fingerprint is None:
             prefix = getattr(self.dataset, 'data_prefix', {})
             prefix = prefix.get('img', prefix.get('img_path', '')) or ''
-            digest = hashlib.sha1()
-            for i in range(len(self)):
-                path = self.get_data_info(i)['img_path']
-                if prefix and path.startswith(prefix):
-                    path = path[len(prefix):].lstrip('/\\')
-                digest.update(path.encode('utf-8') + b'\n')
-            self._fingerprint = digest.hexdigest()[:16]
+
+            def rel_paths():
+                for i in range(len(self)):
+                    path = self.get_data_info(i)['img_path']
+                    if prefix and path.startswith(prefix):
+                        path = path[len(prefix):].lstrip('/\\')
+                    yield path
+
+            self._fingerprint = image_list_fingerprint(rel_paths())
         return self._fingerprint
 
     def test_dataset(
