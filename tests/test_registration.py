@@ -38,6 +38,8 @@ BUILD_SPECS = {
         'LoadPriors': {},
         'CopyPasteSmallPriors': {},
         'TwoViews': {},
+        'GenerateImagePriors':
+        dict(generator=dict(type='RandomCropPriorGenerator')),
     },
     'hook': {
         'ExportBackboneHook': {},

@@ -5,14 +5,15 @@ from .prior_reader import PriorReader
 from .prior_store import PriorRound, PriorStore
 from .self_supervised import PriorInferenceView, SelfSupervisedDataset
 from .splits import SPLIT_MODES, draw_labeled_ids, split_coco_dict
-from .transforms import (CopyPasteSmallPriors, ImageSkippedWarning,
-                         LoadImageSafely, LoadPriors, TwoViews)
+from .transforms import (CopyPasteSmallPriors, GenerateImagePriors,
+                         ImageSkippedWarning, LoadImageSafely, LoadPriors,
+                         TwoViews)
 from .unlabeled_coco import UnlabeledCocoDataset
 
 __all__ = [
     'PriorStore', 'PriorReader', 'PriorRound', 'ImageFolderDataset',
     'ImageNetTreeDataset', 'UnlabeledCocoDataset', 'SelfSupervisedDataset',
     'PriorInferenceView', 'LoadImageSafely', 'ImageSkippedWarning',
-    'LoadPriors', 'CopyPasteSmallPriors', 'TwoViews', 'SPLIT_MODES',
-    'draw_labeled_ids', 'split_coco_dict'
+    'LoadPriors', 'GenerateImagePriors', 'CopyPasteSmallPriors', 'TwoViews',
+    'SPLIT_MODES', 'draw_labeled_ids', 'split_coco_dict'
 ]

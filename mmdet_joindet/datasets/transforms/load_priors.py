@@ -74,31 +74,53 @@ class LoadPriors(BaseTransform):
             raise KeyError("LoadPriors needs results['prior_reader'] and "
                            "results['prior_index']: use it in the pipeline of "
                            'SelfSupervisedDataset')
-        img_shape = tuple(results['img_shape'][:2])
-        if 'homography_matrix' in results \
-                or img_shape != tuple(results['ori_shape'][:2]):
-            raise ValueError(
-                'LoadPriors must come right after the image is loaded: the '
-                'priors are in original-image pixels, but the image was '
-                f'already transformed (img_shape {img_shape}, ori_shape '
-                f"{tuple(results['ori_shape'][:2])})")
+        check_untransformed(results, type(self).__name__)
         boxes, scores = reader.get(index)
-        boxes = np.array(boxes, dtype=np.float32).reshape(-1, 4)
-        scores = np.asarray(scores, dtype=np.float32).reshape(-1)
-        height, width = img_shape
-        boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
-        boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
-        keep = (boxes[:, 2] - boxes[:, 0] >= self.min_size) & (
-            boxes[:, 3] - boxes[:, 1] >= self.min_size)
-        boxes, scores = boxes[keep], scores[keep]
-        if self.max_priors is not None and len(boxes) > self.max_priors:
-            boxes, _ = cap_priors(boxes, scores, self.max_priors)
-        results['gt_bboxes'] = HorizontalBoxes(boxes, dtype=torch.float32)
-        results['gt_bboxes_labels'] = np.zeros(len(boxes), dtype=np.int64)
-        results['gt_ignore_flags'] = np.zeros(len(boxes), dtype=bool)
+        set_prior_targets(results, boxes, scores, self.min_size,
+                          self.max_priors)
         results['prior_round'] = reader.round
         return results
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(max_priors={self.max_priors}, '
                 f'min_size={self.min_size})')
+
+
+def check_untransformed(results: dict, who: str) -> None:
+    """Raise unless the image is still at its original size, untouched.
+
+    Priors are stored in original-image pixels: a transform that adds them
+    must come right after the image is loaded, so that the pipeline's
+    geometric transforms move them with the image.
+    """
+    img_shape = tuple(results['img_shape'][:2])
+    if 'homography_matrix' in results \
+            or img_shape != tuple(results['ori_shape'][:2]):
+        raise ValueError(
+            f'{who} must come right after the image is loaded: the '
+            'priors are in original-image pixels, but the image was '
+            f'already transformed (img_shape {img_shape}, ori_shape '
+            f"{tuple(results['ori_shape'][:2])})")
+
+
+def set_prior_targets(results: dict, boxes, scores, min_size: float,
+                      max_priors: Optional[int]) -> None:
+    """Set one image's priors as its ``gt_*`` keys (label 0, "object").
+
+    Boxes ``[k, 4]`` ``(x1, y1, x2, y2)`` in original-image pixels are
+    clipped to ``img_shape``; those narrower or lower than ``min_size``
+    are dropped; with ``max_priors`` the highest-scoring are kept.
+    """
+    boxes = np.array(boxes, dtype=np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+    height, width = results['img_shape'][:2]
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+    keep = (boxes[:, 2] - boxes[:, 0] >= min_size) & (
+        boxes[:, 3] - boxes[:, 1] >= min_size)
+    boxes, scores = boxes[keep], scores[keep]
+    if max_priors is not None and len(boxes) > max_priors:
+        boxes, _ = cap_priors(boxes, scores, max_priors)
+    results['gt_bboxes'] = HorizontalBoxes(boxes, dtype=torch.float32)
+    results['gt_bboxes_labels'] = np.zeros(len(boxes), dtype=np.int64)
+    results['gt_ignore_flags'] = np.zeros(len(boxes), dtype=bool)
