@@ -18,15 +18,23 @@ from mmengine.utils import ProgressBar
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from mmdet_joindet.models.detectors import DEFAULT_SOURCES
+
 # (dataset index, boxes float32 [k, 4] xyxy original pixels, scores [k]),
 # CPU tensors: what crosses ranks (mmengine pickles it) and reaches the store.
 ImagePriors = Tuple[int, Tensor, Tensor]
 
 
-def joint_priors(model, inputs, data_samples) -> List[InstanceData]:
-    """``R_n = P^r ++ P^i`` of a batch (paper eq. 7)."""
+def joint_priors(
+        model,
+        inputs,
+        data_samples,
+        sources: Sequence[str] = DEFAULT_SOURCES) -> List[InstanceData]:
+    """``R_n = P^r ++ P^i`` of a batch (paper eq. 7), or the ``sources``
+    of a Table 5 ablation (:meth:`JoinDetPriors.object_priors`)."""
     return [
-        p.object_priors() for p in model.extract_priors(inputs, data_samples)
+        p.object_priors(sources)
+        for p in model.extract_priors(inputs, data_samples)
     ]
 
 

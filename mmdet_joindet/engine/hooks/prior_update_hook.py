@@ -3,6 +3,7 @@
 import hashlib
 import os.path as osp
 import time
+from functools import partial
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -14,6 +15,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmdet_joindet.datasets import PriorStore
+from mmdet_joindet.models.detectors import DEFAULT_SOURCES, check_prior_sources
 from mmdet_joindet.priors import UPDATE_MODES, cap_priors, update_priors
 from ..prior_inference import backbone_priors, infer_priors, joint_priors
 
@@ -69,6 +71,13 @@ class PriorUpdateHook(Hook):
             has no committed round (else a missing round is an error: run
             ``tools/compute_r0.py`` first).
         collect_device (str): ``'cpu'`` or ``'gpu'``, as mmengine metrics.
+        sources (Sequence[str]): What makes ``R_n`` of a pass: the default
+            ``('region', 'instance')`` is eq. 7; Table 5's ablations use
+            ``('predictions', )`` (a: the detector's raw foreground
+            predictions), ``('region', )`` (c) or ``('instance', )`` (d).
+            ``R_0`` is the backbone's region priors in every case (for (a)
+            our choice: an untrained detector predicts no foreground above
+            0.5, so it cannot make the first round itself).
     """
 
     priority = 'NORMAL'
@@ -84,7 +93,8 @@ class PriorUpdateHook(Hook):
                  batch_size: int = 1,
                  num_workers: int = 0,
                  compute_r0: bool = True,
-                 collect_device: str = 'cpu') -> None:
+                 collect_device: str = 'cpu',
+                 sources: Sequence[str] = DEFAULT_SOURCES) -> None:
         if mode not in UPDATE_MODES:
             raise ValueError(f'mode must be one of {UPDATE_MODES}, got '
                              f'{mode!r}')
@@ -94,6 +104,8 @@ class PriorUpdateHook(Hook):
         if not packs or 'prior_index' not in packs[-1].get('meta_keys', ()):
             raise ValueError('infer_pipeline must end with PackDetInputs '
                              "whose meta_keys include 'prior_index'")
+        check_prior_sources(sources)
+        self.sources = tuple(sources)
         self.infer_pipeline = list(infer_pipeline)
         self.interval = interval
         self.mode = mode
@@ -179,7 +191,8 @@ class PriorUpdateHook(Hook):
             module,
             dataset.test_dataset(self.infer_pipeline),
             len(dataset),
-            extract=backbone_priors if initial else joint_priors,
+            extract=backbone_priors if initial else partial(
+                joint_priors, sources=self.sources),
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             collect_device=self.collect_device,

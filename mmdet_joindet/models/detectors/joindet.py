@@ -2,7 +2,7 @@
 """The JoinDet detector (NeurIPS 2022): Deformable DETR pretrained on its
 own object priors."""
 import copy
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -17,6 +17,10 @@ from torch import Tensor
 from mmdet_joindet.priors import instance_keep
 from ..task_modules.object_priors import EigenRegionPriorGenerator
 from ..task_modules.object_priors.eigen_region import input_to_original
+
+# the parts of R_n a config may name (JoinDetPriors attributes), and eq. 7's
+PRIOR_SOURCES = ('region', 'instance', 'predictions')
+DEFAULT_SOURCES = ('region', 'instance')
 
 
 class JoinDetPriors(NamedTuple):
@@ -44,9 +48,31 @@ class JoinDetPriors(NamedTuple):
     predictions: InstanceData
     instance: InstanceData
 
-    def object_priors(self) -> InstanceData:
-        """``R_n = P^r ++ P^i`` (eq. 7): region then instance priors."""
-        return InstanceData.cat([self.region, self.instance])
+    def object_priors(self,
+                      sources: Sequence[str] = DEFAULT_SOURCES
+                      ) -> InstanceData:  # yapf: disable
+        """``R_n = P^r ++ P^i`` (eq. 7): region then instance priors.
+
+        Args:
+            sources (Sequence[str]): The parts concatenated, in order, from
+                ``'region'`` (``P^r``), ``'instance'`` (``P^i``) and
+                ``'predictions'`` (``P^f``, unfiltered). The default is the
+                paper's eq. 7; the others are its Table 5 ablations: (a)
+                ``('predictions', )``, (c) ``('region', )``, (d)
+                ``('instance', )``.
+        """
+        check_prior_sources(sources)
+        return InstanceData.cat([getattr(self, s) for s in sources])
+
+
+def check_prior_sources(sources: Sequence[str]) -> None:
+    """Raise unless ``sources`` is a non-empty list of distinct names of
+    :data:`PRIOR_SOURCES`."""
+    if isinstance(sources, str) or not sources or \
+            len(set(sources)) != len(sources) or \
+            any(s not in PRIOR_SOURCES for s in sources):
+        raise ValueError('prior sources must be distinct names among '
+                         f'{PRIOR_SOURCES}, got {sources!r}')
 
 
 @MODELS.register_module()

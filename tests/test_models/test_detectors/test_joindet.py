@@ -251,3 +251,48 @@ def test_crop_autocast_stays_close(model):
     assert 0 < err < 0.02
     with pytest.raises(ValueError, match='crop_autocast'):
         build(tiny_cfg(crop_autocast='int8'))
+
+
+def test_object_priors_sources():
+    """R_n of eq. 7 and the Table 5 ablations' parts, in the order named."""
+    from mmengine.structures import InstanceData
+
+    from mmdet_joindet.models.detectors import JoinDetPriors
+
+    def part(value, n):
+        return InstanceData(
+            bboxes=torch.full((n, 4), float(value)), scores=torch.ones(n))
+
+    p = JoinDetPriors(None, None, (32., 32.), part(1, 2), part(2, 3),
+                      part(3, 1))
+    assert p.object_priors().bboxes[:, 0].tolist() == [1, 1, 3]
+    assert p.object_priors(('instance', 'region')).bboxes[:, 0].tolist() \
+        == [3, 1, 1]
+    assert p.object_priors(('predictions', )).bboxes[:, 0].tolist() == [2] * 3
+    for bad in ((), ('region', 'region'), ('boxes', ), 'region'):
+        with pytest.raises(ValueError, match='prior sources'):
+            p.object_priors(bad)
+
+
+def test_update_pass_takes_the_configured_sources(model):
+    """What the prior hook's pass returns per image is the chosen parts of
+    extract_priors, in order (Table 5 ablations)."""
+    from functools import partial
+
+    from mmdet_joindet.engine.hooks import PriorUpdateHook
+    from mmdet_joindet.engine.prior_inference import joint_priors
+    model.eval()
+    inputs, samples = batch()
+    full = model.extract_priors(inputs, samples)
+    for sources in (('region', ), ('instance', ), ('predictions', ),
+                    ('region', 'instance')):
+        got = partial(joint_priors, sources=sources)(model, inputs, samples)
+        for g, p in zip(got, full):
+            want = torch.cat([getattr(p, s).bboxes for s in sources])
+            torch.testing.assert_close(g.bboxes, want)
+    with pytest.raises(ValueError, match='prior sources'):
+        PriorUpdateHook(
+            infer_pipeline=[
+                dict(type='PackDetInputs', meta_keys=('prior_index', ))
+            ],
+            sources=('region', 'boxes'))
