@@ -3,8 +3,9 @@
 subprocess runs."""
 from .shapes_coco import SHAPES_CLASSES, make_shapes_coco
 from .subprocess_run import run_checked
-from .tiny_config import tiny_detr_config
+from .tiny_config import tiny_data_config, tiny_detr_config
 
 __all__ = [
-    'SHAPES_CLASSES', 'make_shapes_coco', 'run_checked', 'tiny_detr_config'
+    'SHAPES_CLASSES', 'make_shapes_coco', 'run_checked', 'tiny_data_config',
+    'tiny_detr_config'
 ]

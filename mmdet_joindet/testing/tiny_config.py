@@ -39,8 +39,9 @@ def tiny_detr_config(cfg: Config,
       hard-codes;
     - ``num_queries`` queries (``test_cfg.max_per_img`` capped to fit mmdet's
       ``max_per_img <= num_queries * num_classes`` assertion);
-    - every resize/crop of every pipeline set to ``image_size`` (h, w);
-      dataloaders with ``batch_size``, no workers.
+    - every resize/crop of every pipeline (the prior update's inference
+      pipeline included) set to ``image_size`` (h, w); dataloaders with
+      ``batch_size``, no workers.
 
     Args:
         cfg (Config): A Deformable-DETR-style config (mmdet's or this repo's).
@@ -72,6 +73,9 @@ def tiny_detr_config(cfg: Config,
         loader.num_workers = 0
         loader.persistent_workers = False
         _shrink_pipeline(_find_pipeline(loader.dataset), image_size)
+    for hook in cfg.get('custom_hooks', []):
+        if 'infer_pipeline' in hook:  # PriorUpdateHook's inference pass
+            _shrink_pipeline(hook.infer_pipeline, image_size)
     return cfg
 
 
@@ -120,6 +124,82 @@ def _shrink_pipeline(pipeline: Sequence, image_size: Tuple[int, int]) -> None:
             t.scale = (w, h)
         elif kind == 'RandomChoiceResize':
             t.scales = [(w, h)]
+        elif kind == 'RandomCrop':
+            t.crop_size = ((h, w) if t.get('crop_type') == 'absolute' else
+                           (min(h, w) // 2, min(h, w)))
         elif kind == 'RandomChoice':  # DETR's multi-scale branches
             for branch in t.transforms:
                 _shrink_pipeline(branch, image_size)
+
+
+def tiny_data_config(cfg: Config,
+                     coco_root: str,
+                     imagenet_root: str = '',
+                     num_images: int = 2,
+                     work_dir: str = '') -> Config:
+    """A copy of ``cfg`` whose every dataset reads tiny local data.
+
+    For walking every config of the repo on a CPU: datasets keep their
+    type, only where they read changes.
+
+    - COCO-format datasets (labeled ``CocoDataset`` or
+      ``UnlabeledCocoDataset``) read ``coco_root/annotations.json`` and
+      ``coco_root/images/`` (:func:`make_shapes_coco`), labeled ones with
+      its classes (a labeled detector's head predicts them); evaluators
+      read the same json;
+    - ``ImageNetTreeDataset`` reads ``imagenet_root/train/<wnid>/`` with
+      the classes found there;
+    - every dataset is cut to its first ``num_images`` images, wrappers
+      that repeat data repeat once; ``load_from`` and ``resume`` are
+      cleared (nothing to download); ``work_dir`` is set.
+
+    Returns:
+        Config: The copy; ``cfg`` is unchanged.
+    """
+    from .shapes_coco import SHAPES_CLASSES
+    cfg = copy.deepcopy(cfg)
+    ann = 'annotations.json'
+
+    def redirect(dataset: ConfigDict) -> None:
+        kind = dataset.get('type')
+        if 'dataset' in dataset:  # a wrapper
+            if 'times' in dataset:
+                dataset.times = 1
+            redirect(dataset.dataset)
+            return
+        if kind == 'ImageNetTreeDataset':
+            dataset.data_root = imagenet_root
+            dataset.data_prefix = dict(img='train')
+            dataset.classes = None
+        else:
+            dataset.data_root = coco_root
+            dataset.ann_file = ann
+            dataset.data_prefix = dict(img='images/')
+            if kind != 'UnlabeledCocoDataset':
+                dataset.metainfo = dict(classes=SHAPES_CLASSES)
+        dataset.indices = num_images
+
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(key) is not None:
+            redirect(cfg[key].dataset)
+    head = cfg.get('model', {}).get('bbox_head', {})
+    if head.get('num_classes', 1) > 1:  # a labeled detector: the shapes'
+        head.num_classes = len(SHAPES_CLASSES)
+        test_cfg = cfg.model.get('test_cfg', {})
+        if 'max_per_img' in test_cfg and 'num_queries' in cfg.model:
+            test_cfg.max_per_img = min(
+                test_cfg.max_per_img,
+                cfg.model.num_queries * len(SHAPES_CLASSES))
+    for key in ('val_evaluator', 'test_evaluator'):
+        evaluators = cfg.get(key)
+        if evaluators is None:
+            continue
+        for evaluator in (evaluators
+                          if isinstance(evaluators, list) else [evaluators]):
+            if 'ann_file' in evaluator:
+                evaluator.ann_file = osp.join(coco_root, ann)
+    cfg.load_from = None
+    cfg.resume = False
+    if work_dir:
+        cfg.work_dir = work_dir
+    return cfg

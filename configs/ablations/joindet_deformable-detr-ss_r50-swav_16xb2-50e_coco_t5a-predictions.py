@@ -1,0 +1,6 @@
+# Table 5 (a): the detector's raw foreground predictions as priors, no
+# region priors.
+_base_ = './joindet_deformable-detr-ss_r50-swav_16xb2-50e_coco.py'
+
+custom_hooks = [dict(_base_.custom_hooks[0],
+                     sources=('predictions', ))]  # was ('region', 'instance')

@@ -1,0 +1,5 @@
+# Table 1, JoinDet row at 2% of COCO: as the 10% config, on its split.
+_base_ = './deformable-detr_r50_8xb3-1000e_coco-2pct.py'
+
+model = dict(backbone=dict(init_cfg=None))  # was ImageNet-supervised
+load_from = 'checkpoints/joindet_deformable-detr_r50-swav_coco.pth'  # was None
