@@ -108,6 +108,19 @@ def test_scoring_tool_on_the_pretraining_store(pretrained):
             assert row[f'AR@{k}'] <= row[f'AR@{100}'] + 1e-9
 
 
+def test_scoring_refuses_a_json_of_other_images(pretrained, tmp_path):
+    from mmdet_joindet.evaluation import score_prior_rounds
+    coco = json.loads(
+        (pretrained / 'data/shapes/annotations.json').read_text())
+    coco['images'] = coco['images'][:-1]  # one image fewer
+    other = tmp_path / 'other.json'
+    other.write_text(json.dumps(coco))
+    with pytest.raises(ValueError, match='does not list the images'):
+        score_prior_rounds(str(pretrained / 'pre' / 'priors'), str(other))
+    with pytest.raises(FileNotFoundError, match='no prior round'):
+        score_prior_rounds(str(tmp_path), str(other))
+
+
 def test_figure6_png(pretrained):
     root = pretrained
     tool(root, 'tools/analysis_tools/vis_priors.py', PRETRAIN, '--prior-root',
