@@ -7,36 +7,26 @@ _base_ = 'mmdet::deformable_detr/deformable-detr_r50_16xb2-50e_coco.py'
 custom_imports = dict(imports=['mmdet_joindet'], allow_failed_imports=False)
 
 data_root = 'data/VOCdevkit/'
-metainfo = dict(
-    classes=('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
-             'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike',
-             'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor'))
+voc = dict(
+    data_root=data_root,
+    data_prefix=dict(img=''),
+    metainfo=dict(
+        classes=('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus',
+                 'car', 'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
+                 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
+                 'train', 'tvmonitor')))
 model = dict(bbox_head=dict(num_classes=20))  # was 80
 train_dataloader = dict(
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/voc0712_trainval.json',  # was COCO train2017
-        data_prefix=dict(img='')))
+    dataset=dict(voc, ann_file='annotations/voc0712_trainval.json'))
 val_dataloader = dict(
-    dataset=dict(
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/voc07_test.json',  # was COCO val2017
-        data_prefix=dict(img='')))
+    dataset=dict(voc, ann_file='annotations/voc07_test.json'))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/voc07_test.json')
-test_evaluator = val_evaluator
+test_evaluator = val_evaluator  # all were COCO train2017 / val2017
 
 max_epochs = 100  # was 50
 train_cfg = dict(max_epochs=max_epochs, val_interval=10)  # was 1
 param_scheduler = [
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=max_epochs,
-        by_epoch=True,
-        milestones=[70],  # was 40
-        gamma=0.1)
+    dict(_base_.param_scheduler[0], end=max_epochs, milestones=[70])  # was 40
 ]
 default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))

@@ -68,6 +68,31 @@ def add_resume_arg(parser: argparse.ArgumentParser) -> None:
         'work dir when no path is given')
 
 
+def add_figure_args(parser: argparse.ArgumentParser) -> None:
+    """What the figure tools take besides their inputs: the images
+    (``--images`` indices or the first ``--num``), ``--out`` (a PNG),
+    ``--device`` and ``--cfg-options``."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--images', type=int, nargs='+', help='indices')
+    group.add_argument(
+        '--num', type=int, default=4, help='the first N images (default 4)')
+    parser.add_argument('--out', required=True, help='PNG to write')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
+
+
+def load_figure_config(args: argparse.Namespace) -> Config:
+    """The config of a figure tool with its ``--cfg-options`` merged."""
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
 def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
     """Parse, and export ``LOCAL_RANK`` for mmengine when a launcher passed
     it as an argument rather than in the environment."""
