@@ -47,7 +47,7 @@ def test_deterministic_by_seed(built, tmp_path):
     again = str(tmp_path / 'again')
     build_proxy_dataset(again, seed=3, **SMALL)
     ref = _hashes(root)
-    assert len(ref) == 12 + 10 + 6 + 6  # images, 5 jsons, the manifest
+    assert len(ref) == 12 + 10 + 6 + 7  # images, 6 jsons, the manifest
     assert _hashes(again) == ref
     other = str(tmp_path / 'other')
     build_proxy_dataset(other, seed=4, **SMALL)
@@ -182,7 +182,7 @@ def test_subsets_and_manifest(built):
     for rel, digest in manifest['sha256'].items():
         with open(osp.join(root, rel), 'rb') as f:
             assert hashlib.sha256(f.read()).hexdigest() == digest
-    assert len(manifest['sha256']) == 5
+    assert len(manifest['sha256']) == 6  # the jsons
 
 
 def test_object_centric_split(built, tmp_path):
@@ -266,6 +266,11 @@ def test_coco_jsons_load(built):
         for im in coco.loadImgs(coco.getImgIds()):
             folder = osp.dirname(osp.join(root, rel))
             assert osp.isfile(osp.join(folder, 'images', im['file_name']))
+    # the unlabeled images' withheld boxes: the same images, with objects
+    unlabeled = COCO(osp.join(root, 'unlabeled/unlabeled.json'))
+    gt = COCO(osp.join(root, 'unlabeled/unlabeled_gt.json'))
+    assert gt.dataset['images'] == unlabeled.dataset['images']
+    assert len(gt.getAnnIds()) >= len(gt.getImgIds())
 
 
 def test_hard_and_feather_differ_at_edges(built):

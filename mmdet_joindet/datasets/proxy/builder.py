@@ -35,6 +35,9 @@ Layout under ``out``::
 
     manifest.json           seed, counts, options, subset ids, sha256s
     unlabeled/unlabeled.json, unlabeled/images/000001.png ...
+    unlabeled/unlabeled_gt.json
+                            the unlabeled images' withheld boxes, only to
+                            score the priors of a pretraining on them
     object_centric/object_centric.json, object_centric/images/...
                             (only with ``num_object_centric > 0``)
     train/train.json, train/train_1pct.json, train/train_10pct.json,
@@ -317,7 +320,8 @@ def build_proxy_dataset(out: str,
             stale extra images are left alone).
         size (int): Side of the square images in pixels. Defaults to 128.
         num_unlabeled (int): Images of ``unlabeled/``, whose json has no
-            annotations. Defaults to 2000.
+            annotations (``unlabeled_gt.json`` beside it has them, to
+            score priors). Defaults to 2000.
         num_train (int): Images of ``train/``. Defaults to 500.
         num_val (int): Images of ``val/``. Defaults to 200.
         num_object_centric (int): Images of ``object_centric/``, an
@@ -418,6 +422,14 @@ def build_proxy_dataset(out: str,
                         **obj))
             if keep_masks:
                 masks.append(alphas)
+        if split == 'unlabeled':
+            # the withheld boxes, to score pretraining priors against
+            # (tools/analysis_tools/score_priors.py); never trained on
+            gt = dict(
+                images=images, annotations=annotations, categories=categories)
+            result['coco']['unlabeled_gt'] = gt
+            rel = 'unlabeled/unlabeled_gt.json'
+            sha[rel] = _dump_json(gt, osp.join(out, rel))
         if split in ('unlabeled', 'object_centric'):
             annotations = []
         coco = dict(
