@@ -43,6 +43,8 @@ BUILD_SPECS = {
     },
     'hook': {
         'ExportBackboneHook': {},
+        'EpochSeedHook': {},
+        'LoadFromCheckHook': {},
         'PriorUpdateHook':
         dict(infer_pipeline=[
             dict(type='PackDetInputs', meta_keys=('prior_index', ))

@@ -159,6 +159,13 @@ def load_for_conversion(src: str,
     if _same_file(src, dst):
         raise ValueError(f'output {dst!r} is the input checkpoint: choose '
                          'another path (the input is never overwritten)')
+    return load_checkpoint_safely(src)
+
+
+def load_checkpoint_safely(src: str) -> Tuple[object, Mapping[str, Tensor]]:
+    """``torch.load(src, weights_only=True)`` with the allow-list of
+    :func:`allow_mmengine_checkpoints`: the loaded object and its model
+    state dict (see :func:`load_for_conversion`)."""
     allow_mmengine_checkpoints()
     checkpoint = torch.load(src, map_location='cpu', weights_only=True)
     return checkpoint, _model_state_dict(checkpoint, src)
