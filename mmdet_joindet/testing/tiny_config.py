@@ -2,28 +2,22 @@
 """Shrink any DETR-family config into one that runs in seconds on a CPU."""
 import copy
 import os.path as osp
-from typing import Sequence, Tuple
+from typing import Tuple
 
 from mmengine.config import Config, ConfigDict
 
+from mmdet_joindet.utils.config_edit import find_pipeline, set_pipeline_size
+from mmdet_joindet.utils.paths import repo_file
+
 RESNET_CHANNELS = {18: (64, 128, 256, 512), 34: (64, 128, 256, 512)}
-TINY_MODEL_BASE = '_base_/models/tiny-deformable-detr_r18.py'
+TINY_MODEL_BASE = 'configs/_base_/models/tiny-deformable-detr_r18.py'
 
 
 def tiny_model_delta() -> ConfigDict:
     """``tiny_model`` of ``configs/_base_/models/tiny-deformable-detr_r18.py``
     (the checkout's, else the installed package's ``.mim`` copy): the one
     definition of the tiny model, which the tiny configs inherit."""
-    package = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    checkout = osp.join(osp.dirname(package), 'configs')
-    installed = osp.join(package, '.mim', 'configs')
-    for root in (checkout, installed):
-        path = osp.join(root, TINY_MODEL_BASE)
-        if osp.isfile(path):
-            return Config.fromfile(path).tiny_model
-    raise FileNotFoundError(
-        f'{TINY_MODEL_BASE} is in neither configs/ of a checkout nor the '
-        "installed package's .mim/configs: reinstall mmdet_joindet")
+    return Config.fromfile(repo_file(TINY_MODEL_BASE)).tiny_model
 
 
 def tiny_detr_config(cfg: Config,
@@ -72,10 +66,10 @@ def tiny_detr_config(cfg: Config,
         loader.batch_size = batch_size
         loader.num_workers = 0
         loader.persistent_workers = False
-        _shrink_pipeline(_find_pipeline(loader.dataset), image_size)
+        set_pipeline_size(find_pipeline(loader.dataset), image_size)
     for hook in cfg.get('custom_hooks', []):
         if 'infer_pipeline' in hook:  # PriorUpdateHook's inference pass
-            _shrink_pipeline(hook.infer_pipeline, image_size)
+            set_pipeline_size(hook.infer_pipeline, image_size)
     return cfg
 
 
@@ -86,9 +80,10 @@ def _shrink_backbone(model: ConfigDict, depth: int) -> None:
         return
     backbone.depth = depth
     out_indices = backbone.get('out_indices', (0, 1, 2, 3))
+    width = backbone.get('base_channels', 64) / 64
     if 'neck' in model and 'in_channels' in model.neck:
         model.neck.in_channels = [
-            RESNET_CHANNELS[depth][i] for i in out_indices
+            int(RESNET_CHANNELS[depth][i] * width) for i in out_indices
         ]
 
 
@@ -105,31 +100,6 @@ def set_embed_dims(node, embed_dims: int) -> None:
     elif isinstance(node, (list, tuple)):
         for item in node:
             set_embed_dims(item, embed_dims)
-
-
-def _find_pipeline(dataset: ConfigDict) -> Sequence:
-    """The pipeline of a dataset config, through wrappers."""
-    while 'pipeline' not in dataset and 'dataset' in dataset:
-        dataset = dataset.dataset
-    return dataset.get('pipeline', [])
-
-
-def _shrink_pipeline(pipeline: Sequence, image_size: Tuple[int, int]) -> None:
-    h, w = image_size
-    for t in pipeline:
-        kind = t.get('type')
-        if kind == 'Resize':
-            t.scale = (w, h)
-        elif kind == 'RandomResize':
-            t.scale = (w, h)
-        elif kind == 'RandomChoiceResize':
-            t.scales = [(w, h)]
-        elif kind == 'RandomCrop':
-            t.crop_size = ((h, w) if t.get('crop_type') == 'absolute' else
-                           (min(h, w) // 2, min(h, w)))
-        elif kind == 'RandomChoice':  # DETR's multi-scale branches
-            for branch in t.transforms:
-                _shrink_pipeline(branch, image_size)
 
 
 def tiny_data_config(cfg: Config,
