@@ -284,18 +284,26 @@ def cost_floor(grid, repeat, name='clear'):
           f'{ms[3] - ms[2]:.1f})')
 
 
-def part_b(repeat, images):
+def part_b(repeat, images, cuts=(1, 3)):
     from mmdet.registry import TASK_UTILS
 
     import mmdet_joindet  # noqa: F401
     print('\n(b) per-image prior generation: eigen region priors (from '
-          'features) vs selective search (fast, 128x128)')
+          'features; one cut, and several cuts as MaskCut) vs selective '
+          'search (fast, 128x128)')
     ss = TASK_UTILS.build(dict(type='SelectiveSearchPriorGenerator'))
-    eig = TASK_UTILS.build(dict(type='EigenRegionPriorGenerator'))
+    eig = {
+        n:
+        TASK_UTILS.build(dict(type='EigenRegionPriorGenerator', num_cuts=n))
+        for n in cuts
+    }
     t_ss, _ = timed(lambda: [ss.generate([im]) for im in images], repeat)
-    print(f'{"grid":>8} {"eigen ms/img":>12} {"ss ms/img":>10} '
-          f'{"ss/eigen":>8}')
-    for n, grid in GRIDS.items():
+    per_ss = 1e3 * t_ss / len(images)
+    head = ''.join(f'{f"{n} cut(s) ms/img":>16} {"boxes/img":>9}'
+                   for n in cuts)
+    print(f'{"grid":>8}{head} {"ss ms/img":>10} {"ss/1 cut":>8} '
+          f'{f"{cuts[-1]} cuts/1":>9}')
+    for _, grid in GRIDS.items():
         feats = resnet_features(images, grid)
         h, w = grid
         metas = [
@@ -305,11 +313,14 @@ def part_b(repeat, images):
                 ori_shape=(32 * h, 32 * w),
                 scale_factor=(1.0, 1.0))
         ] * len(images)
-        t_eig, _ = timed(lambda: eig.generate(feats, metas), repeat)
-        per_ss = 1e3 * t_ss / len(images)
-        per_eig = 1e3 * t_eig / len(images)
-        print(f'{h}x{w:<5} {per_eig:12.1f} {per_ss:10.1f} '
-              f'{per_ss / per_eig:8.1f}')
+        per, row = {}, ''
+        for n, gen in eig.items():
+            t, out = timed(lambda: gen.generate(feats, metas), repeat)
+            per[n] = 1e3 * t / len(images)
+            boxes = sum(len(p) for p in out) / len(images)
+            row += f'{per[n]:16.1f} {boxes:9.1f}'
+        print(f'{h}x{w:<5}{row} {per_ss:10.1f} {per_ss / per[cuts[0]]:8.1f}'
+              f' {per[cuts[-1]] / per[cuts[0]]:9.2f}')
 
 
 def part_c(repeat):

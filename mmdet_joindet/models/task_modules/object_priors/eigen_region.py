@@ -10,7 +10,8 @@ from scipy import ndimage
 from torch import Tensor
 
 from mmdet_joindet.priors import (batched_region_boxes, centre_features,
-                                  eigen_attention_map, foreground_mask)
+                                  eigen_attention_map, foreground_mask,
+                                  multi_cut)
 from .base import BaseObjectPriorGenerator
 
 # 4-connected inside an image, never across the batch axis (as
@@ -104,6 +105,12 @@ class EigenRegionPriorGenerator(BaseObjectPriorGenerator):
             before the cut. Defaults to False.
         min_cells (int): Drop foreground components of fewer cells.
             Defaults to 1 (keep every component).
+        num_cuts (int): Normalized cuts per image (an option past the
+            paper, as MaskCut): after each cut its foreground leaves the
+            graph and the rest is cut again (:func:`multi_cut`); every
+            cut's components are boxed, and the foreground mask returned
+            for the instance priors (eq. 6) is the union of the cuts'.
+            Defaults to 1 (the paper's single cut).
     """
 
     input_type = 'features'
@@ -115,7 +122,8 @@ class EigenRegionPriorGenerator(BaseObjectPriorGenerator):
                  tau: float = 0.2,
                  eps: float = 1e-5,
                  centre: bool = False,
-                 min_cells: int = 1) -> None:
+                 min_cells: int = 1,
+                 num_cuts: int = 1) -> None:
         super().__init__(max_priors=max_priors)
         if stride is not None and level != -1:
             raise ValueError('set level or stride, not both (got level='
@@ -128,6 +136,11 @@ class EigenRegionPriorGenerator(BaseObjectPriorGenerator):
                 or min_cells < 1:
             raise ValueError(f'min_cells must be an int >= 1, got '
                              f'{min_cells!r}')
+        if isinstance(num_cuts, bool) or not isinstance(num_cuts, int) \
+                or num_cuts < 1:
+            raise ValueError(f'num_cuts must be an int >= 1, got '
+                             f'{num_cuts!r}')
+        self.num_cuts = num_cuts
         self.level = level
         self.stride = stride
         self.tau = tau
@@ -211,11 +224,21 @@ class EigenRegionPriorGenerator(BaseObjectPriorGenerator):
 
         if self.centre:
             feat = centre_features(feat, valid)
-        eigen_maps = eigen_attention_map(feat, valid, self.tau, self.eps)
-        fg_masks = foreground_mask(eigen_maps, valid)
-        cell_boxes = batched_region_boxes(fg_masks)
+        if self.num_cuts == 1:
+            eigen_maps = eigen_attention_map(feat, valid, self.tau, self.eps)
+            cut_masks = foreground_mask(eigen_maps, valid)[:, None]
+        else:
+            cut_maps, cut_masks = multi_cut(feat, valid, self.num_cuts,
+                                            self.tau, self.eps)
+            eigen_maps = cut_maps[:, 0]
+        fg_masks = cut_masks.any(1)
+        # every cut's components, cut by cut: [B * num_cuts, h, w]
+        flat = cut_masks.flatten(0, 1)
+        per_cut = batched_region_boxes(flat)
         if self.min_cells > 1:
-            cell_boxes = self._drop_small(fg_masks, cell_boxes)
+            per_cut = self._drop_small(flat, per_cut)
+        n = cut_masks.shape[1]
+        cell_boxes = [torch.cat(per_cut[i * n:(i + 1) * n]) for i in range(B)]
 
         stride = torch.tensor([stride_w, stride_h] * 2, device=device)
         priors, maps, masks = [], [], []
@@ -277,7 +300,7 @@ class EigenRegionPriorGenerator(BaseObjectPriorGenerator):
         return (f'{type(self).__name__}(max_priors={self.max_priors}, '
                 f'level={self.level}, stride={self.stride}, tau={self.tau}, '
                 f'eps={self.eps}, centre={self.centre}, '
-                f'min_cells={self.min_cells})')
+                f'min_cells={self.min_cells}, num_cuts={self.num_cuts})')
 
 
 def input_to_original(bboxes: Tensor, img_meta: dict) -> Tensor:
