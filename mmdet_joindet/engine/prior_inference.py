@@ -43,6 +43,16 @@ def backbone_priors(model, inputs, data_samples) -> List[InstanceData]:
     return model.backbone_region_priors(inputs, data_samples)
 
 
+def image_generator_priors(generator, model, inputs,
+                           data_samples) -> List[InstanceData]:
+    """An image prior generator's boxes of each raw image of a batch
+    (``R_0`` from selective search or random crops, an option past the
+    paper). ``inputs`` are the packed, unresized images: uint8 ``[3, H,
+    W]`` BGR tensors, so the boxes are in original-image pixels."""
+    images = [img.permute(1, 2, 0).contiguous().numpy() for img in inputs]
+    return generator.generate(images)
+
+
 @torch.no_grad()
 def infer_priors(model: torch.nn.Module,
                  dataset: Dataset,
@@ -51,7 +61,8 @@ def infer_priors(model: torch.nn.Module,
                  batch_size: int = 2,
                  num_workers: int = 0,
                  collect_device: str = 'cpu',
-                 desc: str = 'priors') -> Dict[int, ImagePriors]:
+                 desc: str = 'priors',
+                 preprocess: bool = True) -> Dict[int, ImagePriors]:
     """Run ``extract`` over this rank's shard; gather every image's priors.
 
     Must be called on every rank (it ends with a collective).
@@ -67,6 +78,9 @@ def infer_priors(model: torch.nn.Module,
             :func:`joint_priors` or :func:`backbone_priors`.
         collect_device (str): ``'cpu'`` (a shared temp dir, as mmengine's
             metrics) or ``'gpu'``.
+        preprocess (bool): Hand ``extract`` the model's preprocessed batch
+            (normalised, padded); False hands it the packed images as
+            they are (:func:`image_generator_priors`).
 
     Returns:
         dict[int, tuple]: On rank 0, dataset index -> ``(index, boxes,
@@ -92,7 +106,8 @@ def infer_priors(model: torch.nn.Module,
         for batch in loader:
             if batch is None:
                 continue
-            data = module.data_preprocessor(batch, False)
+            data = module.data_preprocessor(batch,
+                                            False) if preprocess else batch
             priors = extract(module, data['inputs'], data['data_samples'])
             for sample, p in zip(data['data_samples'], priors):
                 results.append(

@@ -242,3 +242,43 @@ def test_compute_r0_tool(tmp_path):
         cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert again.returncode != 0
     assert 'already holds round 0' in again.stderr
+
+
+def test_r0_from_an_image_generator(tmp_path):
+    """R0 made by selective search on the unresized images (an option past
+    the paper) equals the generator run on each image file."""
+    import cv2
+    from mmdet.registry import TASK_UTILS
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    make_shapes_coco(str(tmp_path / 'data' / 'shapes'), num_images=3)
+    cfg = Config.fromfile(CONFIG)
+    generator = dict(
+        type='SelectiveSearchPriorGenerator', seed=1, max_priors=10)
+    cfg.custom_hooks[0].r0_generator = generator
+    cfg.custom_hooks[0].mode = 'fixed'
+    cfg.train_cfg.max_epochs = 1
+    cfg.train_dataloader.dataset.dataset.data_root = str(
+        tmp_path / 'data' / 'shapes') + '/'
+    cfg.work_dir = str(tmp_path / 'wd')
+    Runner.from_cfg(cfg).train()
+    store = PriorStore(str(tmp_path / 'wd' / 'priors'))
+    loaded = store.load(0)
+    assert loaded.info['mode'] == 'R0 SelectiveSearchPriorGenerator'
+    reference = TASK_UTILS.build(generator)
+    images = sorted((tmp_path / 'data' / 'shapes' / 'images').iterdir())
+    for i, path in enumerate(images):
+        want = reference.generate([cv2.imread(str(path))])[0].bboxes
+        boxes, _ = loaded.get(i)
+        assert len(boxes) == len(want) > 0
+        np.testing.assert_allclose(boxes, want.numpy(), atol=1e-4)
+
+
+def test_r0_generator_must_read_images():
+    from mmdet_joindet.engine.hooks import PriorUpdateHook
+    with pytest.raises(TypeError, match='prior generator of images'):
+        PriorUpdateHook(
+            infer_pipeline=[
+                dict(type='PackDetInputs', meta_keys=('prior_index', ))
+            ],
+            r0_generator=dict(type='EigenRegionPriorGenerator'))

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from mmdet.registry import HOOKS
+from mmdet.registry import HOOKS, TASK_UTILS
 from mmengine.dist import (all_gather_object, barrier, broadcast_object_list,
                            get_dist_info)
 from mmengine.hooks import Hook
@@ -17,7 +17,8 @@ from mmengine.model import is_model_wrapper
 from mmdet_joindet.datasets import PriorStore
 from mmdet_joindet.models.detectors import DEFAULT_SOURCES, check_prior_sources
 from mmdet_joindet.priors import UPDATE_MODES, cap_priors, update_priors
-from ..prior_inference import backbone_priors, infer_priors, joint_priors
+from ..prior_inference import (backbone_priors, image_generator_priors,
+                               infer_priors, joint_priors)
 
 CHECKPOINT_KEY = 'joindet_priors'
 
@@ -78,6 +79,12 @@ class PriorUpdateHook(Hook):
             ``R_0`` is the backbone's region priors in every case (for (a)
             our choice: an untrained detector predicts no foreground above
             0.5, so it cannot make the first round itself).
+        r0_generator (dict, optional): Make ``R_0`` with this image prior
+            generator (``TASK_UTILS``, ``input_type='image'``:
+            ``SelectiveSearchPriorGenerator``, ``RandomCropPriorGenerator``)
+            on the unresized images instead of the backbone's eigen map (an
+            option past the paper: JoinDet's rounds then refine DETReg's or
+            UP-DETR's priors). Defaults to None (eq. 3).
     """
 
     priority = 'NORMAL'
@@ -94,7 +101,8 @@ class PriorUpdateHook(Hook):
                  num_workers: int = 0,
                  compute_r0: bool = True,
                  collect_device: str = 'cpu',
-                 sources: Sequence[str] = DEFAULT_SOURCES) -> None:
+                 sources: Sequence[str] = DEFAULT_SOURCES,
+                 r0_generator: Optional[dict] = None) -> None:
         if mode not in UPDATE_MODES:
             raise ValueError(f'mode must be one of {UPDATE_MODES}, got '
                              f'{mode!r}')
@@ -106,6 +114,14 @@ class PriorUpdateHook(Hook):
                              "whose meta_keys include 'prior_index'")
         check_prior_sources(sources)
         self.sources = tuple(sources)
+        self.r0_generator = None
+        if r0_generator is not None:
+            self.r0_generator = TASK_UTILS.build(r0_generator)
+            if getattr(self.r0_generator, 'input_type', None) != 'image':
+                raise TypeError(
+                    'r0_generator must be a prior generator of images '
+                    "(input_type 'image'), got "
+                    f'{type(self.r0_generator).__name__}')
         self.infer_pipeline = list(infer_pipeline)
         self.interval = interval
         self.mode = mode
@@ -187,12 +203,21 @@ class PriorUpdateHook(Hook):
         model = runner.model
         module = model.module if is_model_wrapper(model) else model
         start = time.perf_counter()
+        pipeline, preprocess = self.infer_pipeline, True
+        if not initial:
+            extract = partial(joint_priors, sources=self.sources)
+        elif self.r0_generator is None:
+            extract = backbone_priors
+        else:  # the generator reads the loaded image, not resized
+            extract = partial(image_generator_priors, self.r0_generator)
+            pipeline = [self.infer_pipeline[0], self.infer_pipeline[-1]]
+            preprocess = False
         found = infer_priors(
             module,
-            dataset.test_dataset(self.infer_pipeline),
+            dataset.test_dataset(pipeline),
             len(dataset),
-            extract=backbone_priors if initial else partial(
-                joint_priors, sources=self.sources),
+            extract=extract,
+            preprocess=preprocess,
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             collect_device=self.collect_device,
@@ -209,7 +234,7 @@ class PriorUpdateHook(Hook):
             seconds=round(time.perf_counter() - start, 2),
             epoch=runner.epoch + (0 if initial else 1))
         self.history.append(stats)
-        kind = 'R0' if initial else self.mode
+        kind = self._round_kind(initial)
         runner.logger.info(
             f'prior round {stats["round"]} ({kind}): '
             f'{stats["priors_per_image"]:.2f} priors/img, '
@@ -244,7 +269,7 @@ class PriorUpdateHook(Hook):
             boxes,
             scores,
             fingerprint=dataset.fingerprint(),
-            info=dict(mode='R0' if initial else self.mode),
+            info=dict(mode=self._round_kind(initial)),
             overwrite=True)
         self.store.commit(round_idx)
         return dict(
@@ -272,6 +297,15 @@ class PriorUpdateHook(Hook):
                 'system every rank shares?')
         runner.logger.info(f'prior round {round_idx}: identical on '
                            f'{world_size} ranks ({digest[:12]})')
+
+    def _round_kind(self, initial: bool) -> str:
+        """What made a round: ``'R0'`` (eq. 3), ``'R0 <generator>'`` or
+        the update mode."""
+        if not initial:
+            return self.mode
+        if self.r0_generator is None:
+            return 'R0'
+        return f'R0 {type(self.r0_generator).__name__}'
 
     # -- checkpoint -----------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
