@@ -20,7 +20,8 @@ CONFIGS = sorted(
     osp.relpath(p, REPO)
     for p in glob.glob(osp.join(REPO, 'configs', '*', '*.py'))
     if '_base_' not in p)
-FAMILIES = ('joindet', 'baselines', 'ablations', 'finetune', 'smoke', 'ssl')
+FAMILIES = ('joindet', 'baselines', 'ablations', 'finetune', 'proxy', 'smoke',
+            'ssl')
 
 
 def test_the_configs_are_found():

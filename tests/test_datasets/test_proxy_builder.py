@@ -344,3 +344,14 @@ def test_cli(tmp_path):
             counts['object_centric']) == (2, 3, 2, 2)
     with pytest.raises(ValueError):
         build_proxy_dataset(str(tmp_path / 'bad'), blend='soft')
+
+
+def test_textures_keyword_takes_the_textures_that_load(tmp_path):
+    from mmdet_joindet.datasets.proxy.builder import TEXTURE_NAMES
+    small = dict(SMALL, num_unlabeled=2, num_train=2, num_val=2)
+    result = build_proxy_dataset(
+        str(tmp_path / 'tex'), backgrounds='textures', **small)
+    used = result['manifest']['options']['backgrounds']
+    assert used and set(used) <= set(TEXTURE_NAMES)
+    images = result['coco']['train']['images']
+    assert {im['background'] for im in images} <= set(used)

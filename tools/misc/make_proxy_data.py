@@ -41,8 +41,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         '--backgrounds',
         nargs='+',
         help='scikit-image pictures to crop backgrounds from (default: '
-        'all photographs and textures; e.g. brick grass gravel for scenes '
-        'whose only objects are the digits)')
+        'all photographs and textures; e.g. brick grass gravel, or '
+        "'textures', for scenes whose only objects are the digits)")
     args = parser.parse_args(argv)
     result = build_proxy_dataset(
         args.out,
@@ -53,7 +53,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         num_object_centric=args.num_object_centric,
         seed=args.seed,
         blend=args.blend,
-        backgrounds=args.backgrounds)
+        backgrounds=('textures' if args.backgrounds == ['textures'] else
+                     args.backgrounds))
     counts = result['manifest']['counts']
     print(f'wrote {counts} to {args.out}')
 

@@ -55,7 +55,7 @@ import json
 import os
 import os.path as osp
 from functools import lru_cache
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -303,7 +303,7 @@ def build_proxy_dataset(out: str,
                         seed: int = 0,
                         blend: str = 'feather',
                         contrast: Tuple[float, float] = (24., 64.),
-                        backgrounds: Optional[Sequence[str]] = None,
+                        backgrounds: Union[None, str, Sequence[str]] = None,
                         keep_masks: bool = False) -> Dict:
     """Write the digits-on-photos proxy detection set under ``out``.
 
@@ -342,8 +342,8 @@ def build_proxy_dataset(out: str,
         backgrounds (Sequence[str], optional): Names of the scikit-image
             pictures to crop backgrounds from (``PHOTO_NAMES`` and
             ``TEXTURE_NAMES`` that load here). None uses all of them.
-            ``TEXTURE_NAMES`` alone gives scenes whose only objects are the
-            digits.
+            ``TEXTURE_NAMES`` alone (or ``'textures'``: those that load
+            here) gives scenes whose only objects are the digits.
         keep_masks (bool): Also return every object's alpha (for tests).
             Defaults to False.
 
@@ -370,6 +370,8 @@ def build_proxy_dataset(out: str,
     available = dict(_backgrounds())
     if backgrounds is None:
         backgrounds = list(available)
+    elif isinstance(backgrounds, str) and backgrounds == 'textures':
+        backgrounds = [n for n in TEXTURE_NAMES if n in available]
     unknown = [n for n in backgrounds if n not in available]
     if unknown or not backgrounds:
         raise ValueError(f'unknown or unavailable backgrounds {unknown}; '
