@@ -147,12 +147,16 @@ def generator_method(generator):
     return lambda img, gt: generator.generate([img])[0].bboxes.numpy()
 
 
-def build_resnet(depth, checkpoint):
+def build_resnet(depth, checkpoint, base_channels=64):
     from mmdet.models.backbones import ResNet
     torch.manual_seed(0)
     init = (
         dict(type='Pretrained', checkpoint=checkpoint) if checkpoint else None)
-    net = ResNet(depth=depth, out_indices=(1, 2, 3), init_cfg=init)
+    net = ResNet(
+        depth=depth,
+        base_channels=base_channels,
+        out_indices=(1, 2, 3),
+        init_cfg=init)
     if checkpoint:
         with contextlib.redirect_stdout(io.StringIO()):
             net.init_weights()
@@ -336,6 +340,11 @@ def add_backbone_args(parser):
         'LABEL defaults to its folder; random weights are always measured '
         'too)')
     parser.add_argument('--depth', type=int, default=18)
+    parser.add_argument(
+        '--base-channels',
+        type=int,
+        default=64,
+        help='ResNet width (32: the main job\'s half-width backbone)')
 
 
 def backbone_list(specs):
@@ -384,7 +393,7 @@ def main():
         settings = sweep_settings()
     rows = []  # each method's boxes, for the figure and by_background
     for label, ckpt in backbones:
-        net = build_resnet(args.depth, ckpt)
+        net = build_resnet(args.depth, ckpt, args.base_channels)
         best = (-1.0, None)
         for scale, level, centre, tau in settings:
             setting = (f'x{scale:g}, stride {8 * 2**level}, '

@@ -210,7 +210,7 @@ def main():
           f'(x{args.scale:g}, stride {args.stride}, {args.cells} cells/img '
           f'for the AUC, {len(images)} images)')
     for name, path in backbone_list(args.backbone):
-        net = build_resnet(args.depth, path)
+        net = build_resnet(args.depth, path, args.base_channels)
         per_image = image_cells(net, args.data, images, gts, args.scale, level)
         x, y, g = sample_cells(per_image, args.cells)
         raw, centred = (probe_auc(x, y, g, c) for c in (False, True))
