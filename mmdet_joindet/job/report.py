@@ -45,7 +45,9 @@ def test_metrics(work_dir: str) -> Dict[str, float]:
     if not found:
         raise FileNotFoundError(f'no test metrics under {work_dir}')
     with open(found[-1]) as f:
-        return json.load(f)
+        metrics = json.load(f)
+    # mmengine adds the test loop's timings; they are not results
+    return {k: v for k, v in metrics.items() if k not in ('time', 'data_time')}
 
 
 def _figure():

@@ -87,8 +87,10 @@ def test_second_run_skips_every_stage(job):
 
 def test_killed_stage_resumes_to_the_same_report(job, tmp_path):
     root, _ = job
-    # the same job in another folder, the stages before pretraining done
-    for stage in ('data', 'ssl', 'baseline', 'evaluate_baseline'):
+    # the same job in another folder, every stage before the last training
+    # (the finetune without detector pretraining) done; the pretraining's
+    # own kill-and-resume is tests/test_engine/test_prior_update_hook.py's
+    for stage in ('data', 'ssl', 'pretrain', 'finetune', 'evaluate'):
         shutil.copytree(root / 'wd' / stage, tmp_path / 'wd' / stage)
     shutil.copytree(root / 'data', tmp_path / 'data')
     _rebase(tmp_path / 'wd', str(root), str(tmp_path))
@@ -99,17 +101,17 @@ def test_killed_stage_resumes_to_the_same_report(job, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True)
-    first = tmp_path / 'wd' / 'pretrain' / 'epoch_1.pth'
+    first = tmp_path / 'wd' / 'baseline' / 'epoch_1.pth'
     deadline = time.time() + 300
     while not first.exists() and proc.poll() is None \
             and time.time() < deadline:
         time.sleep(0.2)
-    assert first.exists(), 'the pretraining never saved epoch 1'
+    assert first.exists(), 'the finetune never saved epoch 1'
     os.killpg(proc.pid, signal.SIGKILL)  # the job and its tool, half-way
     proc.wait()
-    assert not (tmp_path / 'wd' / 'pretrain' / 'DONE.json').exists()
+    assert not (tmp_path / 'wd' / 'baseline' / 'DONE.json').exists()
     out = run_checked(demo_cmd(tmp_path), str(tmp_path), env(), timeout=600)
-    assert 'resuming pretrain' in out
+    assert f'resuming finetune from {tmp_path}/wd/baseline' in out
     assert json.loads(
         (tmp_path / 'wd' / 'report' / 'report.json').read_text()) == \
         json.loads((root / 'wd' / 'report' / 'report.json').read_text())

@@ -61,7 +61,7 @@ def pipeline(data):
     out['pretrain'] = cli(data, 'pretrain', '--images', 'unlabeled/images',
                           '--work-dir', 'runs/pretrain', '--backbone',
                           'runs/ssl/backbone.pth', '--image-size', '64',
-                          '--epochs', '2', '--update-interval', '1',
+                          '--epochs', '1', '--update-interval', '1',
                           '--batch-size', '4')
     out['finetune'] = cli(data, 'finetune', '--pretrained', 'runs/pretrain',
                           '--train-json', 'train/annotations.json', '--images',
@@ -167,8 +167,8 @@ def test_labeled_json_mistakes(data, tmp_path):
         checks.check_same_categories(coco, other, 'train.json', 'val.json')
 
 
-def test_finetune_mistakes_leave_the_pretraining_alone(
-        data, pipeline, tmp_path):
+def test_finetune_mistakes_leave_the_pretraining_alone(data, pipeline,
+                                                       tmp_path):
     pre = data / 'runs' / 'pretrain'
     before = snapshot(pre)
     common = dict(
