@@ -12,7 +12,6 @@ from .version import __version__, version_info
 
 allow_mmengine_checkpoints()
 
-from . import visualization  # noqa: E402,F401,I001
 from . import datasets, engine, evaluation, models  # noqa: E402,F401,I001
 
 __all__ = ['__version__', 'version_info']

@@ -236,7 +236,8 @@ def evaluate(finetuned: str,
              val_images: Optional[str] = None,
              num_vis: int = 4) -> Dict:
     """Test a finetune (its own val set, or ``val_json``): COCO and
-    class-agnostic metrics and a PNG of predictions."""
+    class-agnostic metrics and a PNG of the first ``num_vis`` images'
+    predictions (none with 0)."""
     config = osp.join(finetuned, FINETUNE_CONFIG)
     if not osp.isfile(config):
         raise checks.JobInputError(
@@ -267,15 +268,14 @@ def evaluate(finetuned: str,
         run_tool(
             'test.py', [test_config, checkpoint, '--work-dir', work_dir],
             log=osp.join(work_dir, 'job.log'))
-        png = osp.join(work_dir, 'predictions.png')
-        run_tool(
-            'analysis_tools/vis_predictions.py',
-            [test_config, checkpoint, '--num',
-             str(num_vis), '--out', png])
-        return dict(
-            metrics=test_metrics(work_dir),
-            predictions=png,
-            config=test_config)
+        out = dict(metrics=test_metrics(work_dir), config=test_config)
+        if num_vis > 0:  # the figure tool's function, in this process
+            from mmdet_joindet import visualization as vis
+            out['predictions'] = vis.save_png(
+                osp.join(work_dir, 'predictions.png'),
+                vis.prediction_figure(cfg, checkpoint, list(range(num_vis))))
+            print(f'wrote {out["predictions"]}')
+        return out
 
     return st.run(body)
 

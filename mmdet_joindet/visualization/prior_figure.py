@@ -10,7 +10,6 @@ from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from mmdet.visualization import DetLocalVisualizer
 
 from mmdet_joindet.utils.atomic import write_bytes_atomic
 
@@ -33,6 +32,8 @@ def draw_boxes(image: np.ndarray,
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     if not len(boxes):
         return image.copy()
+    # imported here: matplotlib costs 1.6 s of every tool's start otherwise
+    from mmdet.visualization import DetLocalVisualizer
     vis = DetLocalVisualizer.get_instance(
         'mmdet_joindet_figure', vis_backends=None, save_dir=None)
     vis.set_image(image)

@@ -147,7 +147,7 @@ def test_pretrain_convert_finetune_evaluate_publish(pretrained):
         root / 'finetune_tiny.py',
         num_queries=20,
         load_from=str(root / 'converted.pth'),
-        train_cfg=dict(max_epochs=2, val_interval=1))
+        train_cfg=dict(max_epochs=1, val_interval=1))
     log = tool(root, 'tools/train.py', ft_cfg, '--work-dir', 'ft')
     assert 'Load checkpoint from' in log
     assert 'unexpected key' not in log
@@ -157,9 +157,15 @@ def test_pretrain_convert_finetune_evaluate_publish(pretrained):
     assert keys and all(DOCUMENTED_MISSING.fullmatch(k) for k in keys), keys
     assert 'coco/bbox_mAP' in log
 
-    out = tool(root, 'tools/test.py', ft_cfg, 'ft/epoch_2.pth', '--work-dir',
+    out = tool(root, 'tools/test.py', ft_cfg, 'ft/epoch_1.pth', '--work-dir',
                'ft_test')
     assert re.search(r'coco/bbox_mAP: -?\d', out)
+    tool(root, 'tools/analysis_tools/vis_predictions.py', ft_cfg,
+         'ft/epoch_1.pth', '--num', '2', '--score-thr', '0.0', '--out',
+         'preds.png')
+    img = cv2.imread(str(root / 'preds.png'))
+    assert img.shape[0] >= 2 * 192 and img.shape[1] >= 2 * 192
+    assert img.std() > 20  # ground truth and predictions drawn
 
     agnostic = tiny_variant(
         AGNOSTIC, root, root / 'agnostic_tiny.py', num_queries=20)
