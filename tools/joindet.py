@@ -7,6 +7,7 @@
         --val-json V.json --work-dir F
     python tools/joindet.py evaluate --finetuned F --val-json V.json
     python tools/joindet.py ssl --images DIR_OR_JSON --work-dir S
+    python tools/joindet.py --nproc 8 ...   # every stage on 8 GPUs
 
 Every stage is an ordinary mmengine run (tools/train.py, tools/test.py,
 tools/train_ssl_backbone.py) whose resolved config is written to its work
@@ -17,7 +18,8 @@ finished stages and resumes an interrupted one. See docs/main_job.md.
 import argparse
 import sys
 
-from mmdet_joindet.job import DemoSettings, JobInputError, StageFailed
+from mmdet_joindet.job import (DemoSettings, JobInputError, StageFailed,
+                               set_processes)
 from mmdet_joindet.job.own_data import add_own_data_commands, run_command
 
 
@@ -44,10 +46,19 @@ def main(argv=None) -> None:
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n'.join(__doc__.splitlines()[2:]))
+    parser.add_argument(
+        '--nproc',
+        type=int,
+        default=1,
+        help='processes per training and test stage: one per GPU, or gloo '
+        'CPU processes (torch.distributed.run, as tools/dist_train.sh)')
     sub = parser.add_subparsers(dest='command', required=True)
     add_demo(sub)
     add_own_data_commands(sub)
     args = parser.parse_args(argv)
+    if args.nproc < 1:
+        parser.error(f'--nproc must be >= 1, got {args.nproc}')
+    set_processes(args.nproc)
     try:
         if args.command == 'demo':
             from mmdet_joindet.job import run_demo

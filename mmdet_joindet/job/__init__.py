@@ -4,9 +4,9 @@ user's own images, as sequences of ordinary runs of the package's tools."""
 from .checks import JobInputError
 from .demo import DemoSettings, run_demo
 from .own_data import evaluate, finetune, pretrain, ssl
-from .stages import Stage, StageFailed, run_tool
+from .stages import Stage, StageFailed, run_tool, set_processes
 
 __all__ = [
     'DemoSettings', 'run_demo', 'JobInputError', 'Stage', 'StageFailed',
-    'run_tool', 'ssl', 'pretrain', 'finetune', 'evaluate'
+    'run_tool', 'set_processes', 'ssl', 'pretrain', 'finetune', 'evaluate'
 ]

@@ -185,10 +185,11 @@ def finetune(pretrained: Optional[str],
              seed: int = 0,
              device: str = 'cpu',
              backbone: Optional[str] = None,
-             pretrain_config: Optional[str] = None) -> Dict:
+             pretrain_config: Optional[str] = None,
+             evals: int = 10) -> Dict:
     """A stock Deformable DETR from a JoinDet pretraining (or, with
-    ``pretrained=None``, from ``backbone`` alone); returns the stage's
-    result (``checkpoint``, ``config``)."""
+    ``pretrained=None``, from ``backbone`` alone), validated ``evals``
+    times; returns the stage's result (``checkpoint``, ``config``)."""
     checks.check_device(device)
     train = checks.check_labeled_json(train_json, images)
     val = checks.check_labeled_json(val_json, val_images or images)
@@ -218,7 +219,7 @@ def finetune(pretrained: Optional[str],
             convert_checkpoint(checkpoint, load_from)
         cfg = resolve_finetune(pre_cfg, labeled, val_json, images, val_images
                                or images, load_from, backbone, epochs,
-                               batch_size, seed)
+                               batch_size, seed, evals)
         config = write_config(cfg, work_dir, FINETUNE_CONFIG)
         st.train('train.py', config)
         return dict(
@@ -356,7 +357,7 @@ def run_command(args) -> None:
     returns."""
     kwargs = {
         k: v
-        for k, v in vars(args).items() if k not in ('command', 'func')
+        for k, v in vars(args).items() if k not in ('command', 'func', 'nproc')
     }
     _print(args.func(**kwargs))
 

@@ -63,9 +63,10 @@ def set_epochs(cfg: Config,
                drop_at: Optional[float],
                evals: int = 10) -> None:
     """``epochs`` epochs, the LR dropped once at that share of them (None:
-    constant), validation and checkpoints ``evals`` times (at most)."""
+    constant), validation and checkpoints ``evals`` times (at most; 0: a
+    checkpoint at the end only, validation left to the caller)."""
     cfg.train_cfg.max_epochs = epochs
-    every = max(1, epochs // evals)
+    every = epochs if evals == 0 else max(1, epochs // evals)
     if 'val_interval' in cfg.train_cfg:
         cfg.train_cfg.val_interval = every
     cfg.default_hooks.checkpoint.interval = every
@@ -166,9 +167,11 @@ def resolve_finetune(pretrain_cfg: Config,
                      backbone: Optional[str] = None,
                      epochs: int = 100,
                      batch_size: int = 8,
-                     seed: int = 0) -> Config:
+                     seed: int = 0,
+                     evals: int = 10) -> Config:
     """A stock Deformable DETR with the pretraining's model sizes,
-    finetuned on ``train_json`` and validated on ``val_json``.
+    finetuned on ``train_json`` and validated on ``val_json`` (``evals``
+    times at most, the last epoch's always; 0: never, the test loop only).
 
     Args:
         pretrain_cfg (Config): The pretraining's resolved config: the
@@ -220,6 +223,8 @@ def resolve_finetune(pretrain_cfg: Config,
     for evaluator in cfg.val_evaluator:
         evaluator.ann_file = osp.abspath(val_json)
     cfg.test_evaluator = cfg.val_evaluator
-    set_epochs(cfg, epochs, drop_at=0.8)
+    set_epochs(cfg, epochs, drop_at=0.8, evals=evals)
+    if evals == 0:
+        cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.randomness = dict(seed=seed)
     return cfg

@@ -20,9 +20,46 @@ from typing import Callable, Dict, List, Optional, Sequence
 from mmdet_joindet.utils.atomic import write_bytes_atomic
 from mmdet_joindet.utils.paths import repo_file
 
-__all__ = ['Stage', 'run_tool', 'StageFailed']
+__all__ = ['Stage', 'run_tool', 'StageFailed', 'set_processes']
 
 DONE = 'DONE.json'
+# processes per machine for every tool this Python runs (set_processes)
+_LAUNCH = dict(nproc=1)
+
+
+def set_processes(nproc: int) -> None:
+    """Run every later tool of this job on ``nproc`` processes (one per
+    GPU; gloo CPU processes where no GPU is there) through
+    ``torch.distributed.run --launcher pytorch``, as
+    ``tools/dist_train.sh`` does; 1 runs them in one plain process."""
+    if nproc < 1:
+        raise ValueError(f'the number of processes must be >= 1, got {nproc}')
+    _LAUNCH['nproc'] = nproc
+
+
+def _launch(script: str, args: Sequence[str]) -> List[str]:
+    """The command line of ``tools/<script> args`` under the launch
+    setting."""
+    tool = repo_file(f'tools/{script}')
+    nproc = _LAUNCH['nproc']
+    if nproc == 1:
+        return [sys.executable, tool, *map(str, args)]
+    import torch
+    extra = ['--launcher', 'pytorch']
+    if not torch.cuda.is_available():  # CPU processes talk over gloo
+        extra += ['--cfg-options', 'env_cfg.dist_cfg.backend=gloo']
+    return [
+        sys.executable, '-m', 'torch.distributed.run',
+        f'--nproc_per_node={nproc}', f'--master_port={_free_port()}', tool,
+        *map(str, args), *extra
+    ]
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 class StageFailed(RuntimeError):
@@ -33,13 +70,14 @@ def run_tool(script: str,
              args: Sequence[str],
              log: Optional[str] = None,
              env: Optional[Dict[str, str]] = None) -> None:
-    """Run ``tools/<script>`` with this Python; output passes through (and
-    is appended to ``log``).
+    """Run ``tools/<script>`` with this Python (on the processes of
+    :func:`set_processes`); output passes through (and is appended to
+    ``log``).
 
     Raises:
         StageFailed: On a non-zero exit.
     """
-    cmd = [sys.executable, repo_file(f'tools/{script}'), *map(str, args)]
+    cmd = _launch(script, args)
     env = dict(os.environ if env is None else env)
     # the package this job imports, whether installed or run from a
     # checkout

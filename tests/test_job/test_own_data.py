@@ -104,6 +104,21 @@ def test_rerun_skips_the_finished_command(data, pipeline):
     assert 'done before' in out and '$ ' not in out
 
 
+def test_two_processes_evaluate_as_one(data, pipeline):
+    """``--nproc 2``: the stage runs on two gloo processes
+    (torch.distributed.run, as tools/dist_test.sh) and its metrics, gathered
+    across the ranks, equal the one-process evaluation's."""
+    out = cli(data, '--nproc', '2', 'evaluate', '--finetuned', 'runs/finetune',
+              '--work-dir', 'runs/evaluate_2proc', '--num-vis', '0')
+    assert 'torch.distributed.run --nproc_per_node=2' in out
+    assert 'env_cfg.dist_cfg.backend=gloo' in out
+    from mmdet_joindet.job.report import test_metrics
+    runs = data / 'runs'
+    assert test_metrics(str(runs / 'evaluate_2proc')) == test_metrics(
+        str(runs / 'evaluate'))
+    assert not (runs / 'evaluate_2proc' / 'predictions.png').exists()
+
+
 # -- the common mistakes: a clear error, nothing written before is lost --
 
 
