@@ -272,7 +272,8 @@ def run(args) -> str:
             num_val=sz['num_val'],
             blend='hard',
             backgrounds='textures',
-            seed=0)['manifest']['counts']))
+            seed=0,
+            progress=True)['manifest']['counts']))
     unlabeled = dict(
         images=osp.join(data, 'unlabeled', 'unlabeled.json'),
         image_root=osp.join(data, 'unlabeled', 'images'))

@@ -104,7 +104,8 @@ def run_demo(work_dir: str = 'work_dirs/main_job',
                     blend=s.blend,
                     backgrounds=None
                     if s.backgrounds == 'all' else s.backgrounds,
-                    seed=s.seed)['manifest']['counts']))
+                    seed=s.seed,
+                    progress=True)['manifest']['counts']))
         elif name == 'ssl':
             done = own_data.ssl(
                 work_dir=wd[name],

@@ -72,8 +72,11 @@ def test_report_and_figures(job):
                                                    'joindet_pretrain.py'),
                         ('finetune', 'deformable_detr_finetune.py')):
         assert (root / 'wd' / stage / name).is_file()
-    # progress with an ETA (mmengine's logger) and a bar for the prior pass
+    # progress with an ETA: mmengine's logger, a bar for the prior pass and
+    # one for drawing the data
     assert 'eta:' in out and 'prior update' in out
+    data_bar = out[out.index('== proxy data'):out.index('step 2/8')]
+    assert '52/52' in data_bar and 'ETA' in data_bar
 
 
 def test_second_run_skips_every_stage(job):

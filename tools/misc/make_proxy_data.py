@@ -54,7 +54,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         seed=args.seed,
         blend=args.blend,
         backgrounds=('textures' if args.backgrounds == ['textures'] else
-                     args.backgrounds))
+                     args.backgrounds),
+        progress=True)
     counts = result['manifest']['counts']
     print(f'wrote {counts} to {args.out}')
 

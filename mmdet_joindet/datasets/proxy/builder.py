@@ -61,6 +61,7 @@ import cv2
 import numpy as np
 import torch
 from mmdet.structures.bbox import bbox_overlaps
+from mmengine.utils import ProgressBar
 
 from mmdet_joindet.datasets.photos import PHOTO_NAMES, load_photos, photo_crop
 from mmdet_joindet.datasets.splits import draw_labeled_ids, split_coco_dict
@@ -304,7 +305,8 @@ def build_proxy_dataset(out: str,
                         blend: str = 'feather',
                         contrast: Tuple[float, float] = (24., 64.),
                         backgrounds: Union[None, str, Sequence[str]] = None,
-                        keep_masks: bool = False) -> Dict:
+                        keep_masks: bool = False,
+                        progress: bool = False) -> Dict:
     """Write the digits-on-photos proxy detection set under ``out``.
 
     See the module docstring for the layout, the box convention and the
@@ -346,6 +348,8 @@ def build_proxy_dataset(out: str,
             here) gives scenes whose only objects are the digits.
         keep_masks (bool): Also return every object's alpha (for tests).
             Defaults to False.
+        progress (bool): Show mmengine's progress bar (with an ETA) over
+            the images. Defaults to False.
 
     Returns:
         dict: ``manifest`` (as written to ``out/manifest.json``), ``coco``
@@ -394,6 +398,7 @@ def build_proxy_dataset(out: str,
     categories = [dict(id=k + 1, name=n) for k, n in enumerate(DIGIT_CLASSES)]
     result = dict(coco={}, masks={})
     sha = {}
+    bar = ProgressBar(sum(p[2] for p in plan)) if progress else None
     for split, s, count, draw in plan:
         os.makedirs(osp.join(out, split, 'images'), exist_ok=True)
         pool = pools[split]
@@ -424,6 +429,8 @@ def build_proxy_dataset(out: str,
                         **obj))
             if keep_masks:
                 masks.append(alphas)
+            if bar is not None:
+                bar.update()
         if split == 'unlabeled':
             # the withheld boxes, to score pretraining priors against
             # (tools/analysis_tools/score_priors.py); never trained on
@@ -440,6 +447,8 @@ def build_proxy_dataset(out: str,
         result['masks'][split] = masks
         rel = f'{split}/{split}.json'
         sha[rel] = _dump_json(coco, osp.join(out, rel))
+    if bar is not None:
+        print(flush=True)  # end the bar's line
 
     train = result['coco']['train']
     ids = np.array([im['id'] for im in train['images']])
