@@ -55,8 +55,7 @@ def test_first_cut_is_the_single_cut(real_image_features):
         assert torch.equal(masks[:, 0], foreground_mask(single))
         # disjoint foregrounds
         assert (masks.sum(1) <= 1).all()
-        assert torch.equal(multi_cut(feats, num_cuts=1)[1][:, 0],
-                           masks[:, 0])
+        assert torch.equal(multi_cut(feats, num_cuts=1)[1][:, 0], masks[:, 0])
 
 
 def test_batch_with_padding_equals_each_image_alone():
@@ -102,7 +101,8 @@ def test_generator_boxes_every_cut(real_image_features):
         ori_shape=(16 * h, 16 * w),
         scale_factor=(1.0, 1.0))
     gens = {
-        n: TASK_UTILS.build(
+        n:
+        TASK_UTILS.build(
             dict(
                 type='EigenRegionPriorGenerator',
                 num_cuts=n,
