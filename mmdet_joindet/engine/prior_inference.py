@@ -101,6 +101,7 @@ def infer_priors(model: torch.nn.Module,
     logger = MMLogger.get_current_instance()
     bar = ProgressBar(len(shard)) if rank == 0 else None
     results: List[ImagePriors] = []
+    counts: Dict[str, int] = {}  # parts of R_n, when ``extract`` says
     start = time.perf_counter()
     try:
         for batch in loader:
@@ -110,6 +111,8 @@ def infer_priors(model: torch.nn.Module,
                                             False) if preprocess else batch
             priors = extract(module, data['inputs'], data['data_samples'])
             for sample, p in zip(data['data_samples'], priors):
+                for part, n in p.metainfo.get('counts', {}).items():
+                    counts[part] = counts.get(part, 0) + n
                 results.append(
                     (int(sample.metainfo['prior_index']),
                      p.bboxes.float().cpu(), p.scores.float().cpu()))
@@ -122,7 +125,8 @@ def infer_priors(model: torch.nn.Module,
         bar.file.write('\n')
     logger.info(f'{desc}: {len(results)} images on rank {rank} in '
                 f'{seconds:.1f} s ({len(results) / max(seconds, 1e-9):.1f} '
-                'img/s)')
+                'img/s)' + ''.join(f', {part} {n / max(len(results), 1):.2f}'
+                                   '/img' for part, n in counts.items()))
     # Every rank reports the same number of items (pad with None) so that
     # collect_results can order them.
     per_rank = -(-num_images // world_size)

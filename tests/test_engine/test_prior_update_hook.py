@@ -6,6 +6,7 @@ JoinDet config over a handful of generated images.
 """
 import os
 import os.path as osp
+import re
 import shutil
 import subprocess
 import sys
@@ -222,6 +223,10 @@ def test_killed_while_writing_a_round_then_resumed(tmp_path):
     assert not (work / 'epoch_2.pth').exists()
     out = train(tmp_path, work, '--resume')  # from the last checkpoint
     assert 'removed unfinished prior round' in out
+    # each update pass says how many priors each part of R_n gave
+    assert re.search(
+        r'prior update: 5 images on rank 0 .* region \d+\.\d\d/img, '
+        r'instance \d+\.\d\d/img, predictions \d+\.\d\d/img', out)
     assert 'resumed at round 1' in out
     assert store.rounds() == [0, 1, 2, 3] and store.current_round() == 3
     assert not list((work / 'priors').glob('.*tmp*'))

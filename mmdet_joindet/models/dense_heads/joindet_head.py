@@ -1,7 +1,8 @@
 # Copyright (c) mmdet_joindet contributors. All rights reserved.
 """JoinDet's prediction heads and set prediction loss (paper Sec. 2.4)."""
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 from mmdet.models.dense_heads import DeformableDETRHead
@@ -10,7 +11,43 @@ from mmdet.structures import SampleList
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmdet.utils import ConfigType, InstanceList, reduce_mean
 from mmengine.structures import InstanceData
+from scipy.optimize import brentq
 from torch import Tensor
+
+
+def focal_decision_threshold(alpha: float, gamma: float) -> float:
+    """The score a sigmoid focal loss gives a query of posterior 1/2.
+
+    A classifier trained with the focal loss (Lin et al., 2017) on a query
+    that is foreground with probability ``q`` settles at the score ``p``
+    minimising the expected loss::
+
+        E(p) = -alpha q (1 - p)^gamma log p
+               - (1 - alpha) (1 - q) p^gamma log(1 - p)
+
+    The minimiser ``p*(q)`` rises with ``q``, so the 2-way argmax of the
+    paper (``q > 1/2``, eq. 5) is ``p > p*(1/2)``. ``p*(1/2)`` is 1/2 only
+    when ``alpha = 1/2``; with ``gamma = 0`` it is ``alpha``; for mmdet's
+    Deformable DETR (alpha 0.25, gamma 2) it is 0.3988. Found as the root of
+    ``dE/dp`` at ``q = 1/2`` (``dE/dp`` rises from -inf to +inf on (0, 1)).
+
+    Args:
+        alpha (float): The focal loss's weight of positives, in (0, 1).
+        gamma (float): Its focusing exponent, >= 0.
+
+    Returns:
+        float: The threshold on ``sigmoid(logit)``, in (0, 1).
+    """
+    if not 0 < alpha < 1 or not gamma >= 0:
+        raise ValueError('the focal loss needs 0 < alpha < 1 and gamma >= 0, '
+                         f'got alpha={alpha}, gamma={gamma}')
+
+    def slope(p: float) -> float:  # 2 dE/dp at q = 1/2
+        pos = (1 - p)**gamma / p - gamma * (1 - p)**(gamma - 1) * np.log(p)
+        neg = p**gamma / (1 - p) - gamma * p**(gamma - 1) * np.log1p(-p)
+        return (1 - alpha) * neg - alpha * pos
+
+    return float(brentq(slope, 1e-12, 1 - 1e-12, xtol=1e-12))
 
 
 @MODELS.register_module()
@@ -20,10 +57,15 @@ class JoinDetHead(DeformableDETRHead):
     Paper Sec. 2.4 (following DETReg): three heads on every decoder query
     ``v_j``,
 
-    - ``f_cls``: foreground vs background. mmdet's sigmoid focal loss
-      convention makes this one logit per query (``num_classes=1``;
-      background is the implicit class), which is the paper's 2-way
-      classifier: ``argmax = foreground`` iff ``sigmoid(logit) > 0.5``;
+    - ``f_cls``: foreground vs background. mmdet's sigmoid convention
+      makes this one logit per query (``num_classes=1``; background is the
+      implicit class), which is the paper's 2-way classifier. Its argmax
+      (eq. 5: foreground when the posterior exceeds 1/2) is
+      ``sigmoid(logit) > foreground_threshold``: 0.5 under a cross-entropy
+      loss, but a focal loss calibrates scores lower, and the score that
+      means "posterior 1/2" is :func:`focal_decision_threshold` (0.399 for
+      mmdet's alpha 0.25, gamma 2), below which nearly every query of a
+      briefly pretrained detector stays;
     - ``f_box``: mmdet's box MLP (2 hidden layers of ``embed_dims``, ReLU);
     - ``f_emb``: MLP with 2 hidden layers of 256 (ReLU) -> ``emb_dims``,
       on the **last** decoder layer only; trained with L1 against the frozen
@@ -170,15 +212,30 @@ class JoinDetHead(DeformableDETRHead):
         query_inds = torch.nonzero(assign.gt_inds > 0).squeeze(-1)
         return query_inds, assign.gt_inds[query_inds] - 1
 
-    def foreground_predictions(self,
-                               hidden_states: Tensor,
-                               references: List[Tensor],
-                               batch_img_metas: List[dict],
-                               score_thr: float = 0.5) -> InstanceList:
+    @property
+    def foreground_threshold(self) -> float:
+        """The score above which ``f_cls``'s argmax is foreground (eq. 5):
+        :func:`focal_decision_threshold` of a sigmoid focal loss, 0.5 of a
+        sigmoid cross-entropy."""
+        loss = self.loss_cls
+        if not getattr(loss, 'use_sigmoid', False):
+            raise ValueError('JoinDetHead needs a sigmoid classification '
+                             f'loss (use_sigmoid=True), got {loss}')
+        if hasattr(loss, 'alpha') and hasattr(loss, 'gamma'):
+            return focal_decision_threshold(loss.alpha, loss.gamma)
+        return 0.5
+
+    def foreground_predictions(
+            self,
+            hidden_states: Tensor,
+            references: List[Tensor],
+            batch_img_metas: List[dict],
+            score_thr: Optional[float] = None) -> InstanceList:
         """The paper's foreground predictions ``P^f`` (Sec. 2.2, eq. 5).
 
-        Every query of the last decoder layer whose foreground probability
-        exceeds ``score_thr`` (0.5: the 2-way argmax).
+        Every query of the last decoder layer whose foreground score
+        exceeds ``score_thr``, by default :attr:`foreground_threshold` (the
+        2-way argmax under the head's loss).
 
         Returns:
             list[:obj:`InstanceData`]: Per image ``bboxes`` ``[P, 4]`` xyxy
@@ -186,6 +243,8 @@ class JoinDetHead(DeformableDETRHead):
             the eigen map's grid; :meth:`JoinDet.extract_priors` maps them
             to the original image) and ``scores`` ``[P]``, highest first.
         """
+        if score_thr is None:
+            score_thr = self.foreground_threshold
         cls_scores, bbox_preds = self(hidden_states, references)
         results = []
         for cls, box, meta in zip(cls_scores[-1], bbox_preds[-1],

@@ -37,7 +37,8 @@ class JoinDetPriors(NamedTuple):
         region (InstanceData): Region priors ``P^r`` (``bboxes`` ``[R, 4]``,
             ``scores`` ``[R]``, all 1.0).
         predictions (InstanceData): Foreground predictions ``P^f`` (eq. 5):
-            queries with foreground probability > 0.5 (``scores``).
+            queries whose score exceeds the head's
+            ``foreground_threshold`` (``scores``).
         instance (InstanceData): Instance priors ``P^i``: the predictions
             kept by the Instance Generation Module (eq. 6).
     """
@@ -60,9 +61,18 @@ class JoinDetPriors(NamedTuple):
                 paper's eq. 7; the others are its Table 5 ablations: (a)
                 ``('predictions', )``, (c) ``('region', )``, (d)
                 ``('instance', )``.
+
+        Returns:
+            InstanceData: ``bboxes`` and ``scores``; its metainfo
+            ``counts`` gives the size of every part (the update pass logs
+            them, so an empty branch shows).
         """
         check_prior_sources(sources)
-        return InstanceData.cat([getattr(self, s) for s in sources])
+        priors = InstanceData.cat([getattr(self, s) for s in sources])
+        priors.set_metainfo(
+            dict(counts={s: len(getattr(self, s))
+                         for s in PRIOR_SOURCES}))
+        return priors
 
 
 def check_prior_sources(sources: Sequence[str]) -> None:

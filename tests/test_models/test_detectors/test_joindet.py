@@ -157,7 +157,8 @@ def test_extract_priors(model):
         assert p.fg_mask.dtype == torch.bool
         check_inside(p.region.bboxes, 2 * h, 2 * w)
         check_inside(p.instance.bboxes, 2 * h, 2 * w)
-        assert (p.predictions.scores > 0.5).all()
+        assert (p.predictions.scores
+                > model.bbox_head.foreground_threshold).all()
         assert len(p.instance) <= len(p.predictions)
         assert len(p.object_priors()) == len(p.region) + len(p.instance)
     # Each image alone (same padded canvas, so mmdet's GroupNorm neck sees
@@ -198,6 +199,83 @@ def test_instance_priors_follow_the_foreground_rule(model):
         keep = instance_keep(cells, p.fg_mask, 0.5)
         torch.testing.assert_close(p.instance.bboxes,
                                    p.predictions.bboxes[keep])
+
+
+@pytest.mark.parametrize('alpha, gamma', [(0.25, 2.0), (0.5, 2.0), (0.25, 0.0),
+                                          (0.1, 1.0), (0.75, 3.0)])
+def test_focal_decision_threshold_minimises_the_focal_loss(alpha, gamma):
+    """Against a brute force over mmdet's own focal loss: the score that
+    minimises the expected loss of a query of posterior 1/2."""
+    from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
+
+    from mmdet_joindet.models.dense_heads import focal_decision_threshold
+    logits = torch.linspace(-8, 8, 400001, dtype=torch.float64)[:, None]
+
+    def loss(target):
+        return py_sigmoid_focal_loss(  # one-hot targets, [N, 1]
+            logits,
+            torch.full_like(logits, target),
+            gamma=gamma,
+            alpha=alpha,
+            reduction='none')[:, 0]
+
+    expected = 0.5 * loss(1) + 0.5 * loss(0)
+    best = logits[expected.argmin(), 0].sigmoid().item()
+    assert focal_decision_threshold(alpha, gamma) == pytest.approx(
+        best, abs=1e-4)
+
+
+def test_focal_decision_threshold_closed_forms_and_errors():
+    from mmdet_joindet.models.dense_heads import focal_decision_threshold
+    assert focal_decision_threshold(0.5, 2.0) == pytest.approx(0.5)
+    for alpha in (0.1, 0.25, 0.9):  # gamma 0: weighted BCE, p* = alpha
+        assert focal_decision_threshold(alpha, 0.0) == pytest.approx(alpha)
+    for alpha, gamma in ((0.0, 2.0), (1.0, 2.0), (0.25, -1.0), (0.25,
+                                                                float('nan'))):
+        with pytest.raises(ValueError, match='alpha'):
+            focal_decision_threshold(alpha, gamma)
+
+
+def test_foreground_is_the_argmax_under_the_focal_loss(model):
+    """A defect found by the validity benchmark: a 0.5 cut on a focal-loss
+    head kept no query of a briefly pretrained JoinDet (its best query
+    scored 0.39 in the median image), so no instance prior was ever made.
+    A query the focal-trained classifier scores 0.45 is more likely
+    foreground than not, and is a foreground prediction."""
+    from mmdet_joindet.models.dense_heads import focal_decision_threshold
+    model.eval()
+    head = model.bbox_head
+    assert head.foreground_threshold == pytest.approx(
+        focal_decision_threshold(0.25, 2.0))
+    saved = [(b.weight.data.clone(), b.bias.data.clone())
+             for b in head.cls_branches]
+    for b in head.cls_branches:  # every query scores 0.45
+        b.weight.data.zero_()
+        b.bias.data.fill_(torch.logit(torch.tensor(0.45)).item())
+    try:
+        inputs, samples = batch()
+        img_feats = model.extract_feat(inputs)
+        head_inputs = model.forward_transformer(img_feats, samples)
+        metas = [s.metainfo for s in samples]
+        args = (head_inputs['hidden_states'], head_inputs['references'], metas)
+        found = head.foreground_predictions(*args)
+        half = head.foreground_predictions(*args, score_thr=0.5)
+    finally:
+        for b, (w, bias) in zip(head.cls_branches, saved):
+            b.weight.data.copy_(w)
+            b.bias.data.copy_(bias)
+    assert [len(p) for p in found] == [model.num_queries] * 2
+    assert [len(p) for p in half] == [0, 0]
+
+
+def test_foreground_threshold_of_a_cross_entropy_head():
+    cfg = tiny_cfg()
+    cfg.model.bbox_head.loss_cls = dict(
+        type='CrossEntropyLoss', use_sigmoid=True, loss_weight=2.0)
+    cfg.model.train_cfg.assigner.match_costs[0] = dict(
+        type='ClassificationCost', weight=2.0)
+    head = build(cfg).bbox_head
+    assert head.foreground_threshold == 0.5
 
 
 def test_backbone_region_priors(model):
@@ -290,6 +368,12 @@ def test_update_pass_takes_the_configured_sources(model):
         for g, p in zip(got, full):
             want = torch.cat([getattr(p, s).bboxes for s in sources])
             torch.testing.assert_close(g.bboxes, want)
+            # every part's size, whichever are taken, for the pass's log
+            assert g.metainfo['counts'] == {
+                'region': len(p.region),
+                'instance': len(p.instance),
+                'predictions': len(p.predictions)
+            }
     with pytest.raises(ValueError, match='prior sources'):
         PriorUpdateHook(
             infer_pipeline=[
