@@ -41,8 +41,14 @@ from mmdet_joindet.job.checks import check_device
 from mmdet_joindet.job.resolve import resolve_pretrain
 from mmdet_joindet.job.stages import Stage, set_processes
 from mmdet_joindet.utils.atomic import write_bytes_atomic
+from mmdet_joindet.utils.config_edit import find_pipeline
 
-SS = dict(type='SelectiveSearchPriorGenerator', max_priors=30)
+# Priors one image may hold, in every arm that reads priors: DETReg's top-30
+# selective-search boxes and JoinDet's store and loader alike (the paper's
+# and DETReg's 30). The job's own configs cap JoinDet at 10; left there, the
+# JoinDet arms trained on a third of DETReg's boxes.
+PRIORS_PER_IMAGE = 30
+SS = dict(type='SelectiveSearchPriorGenerator', max_priors=PRIORS_PER_IMAGE)
 CROPS = dict(type='RandomCropPriorGenerator', num_crops=10)
 # arm -> how its pretraining differs from JoinDet's (None: no pretraining)
 ARMS = {  # in the order they run: the paper's comparison first
@@ -107,6 +113,10 @@ def pretrain_config(arm: str,
         seed=seed,
         **unlabeled)
     hook = cfg.custom_hooks[0]
+    hook.max_priors = PRIORS_PER_IMAGE
+    for t in find_pipeline(cfg.train_dataloader.dataset):
+        if t['type'] == 'LoadPriors':
+            t['max_priors'] = PRIORS_PER_IMAGE
     if 'mode' in spec:
         hook.mode = spec['mode']
     if 'r0_generator' in spec:

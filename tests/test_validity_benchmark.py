@@ -54,3 +54,30 @@ def test_rerun_skips_finished_runs(bench):
     assert '$ ' not in out  # no tool ran again
     after = json.loads((root / 'wd' / 'results.json').read_text())
     assert after['runs'] == before['runs']
+
+
+def test_every_arm_caps_priors_alike():
+    """A defect the full run showed: the JoinDet arms kept the job's cap of
+    10 priors per image while DETReg drew 30 selective-search boxes. Every
+    arm that reads priors now holds at most the same number."""
+    sys.path.insert(0, osp.join(REPO, 'benchmarks'))
+    try:
+        import validity
+    finally:
+        sys.path.pop(0)
+    from mmdet_joindet.utils.config_edit import find_pipeline
+    unlabeled = dict(images='unlabeled.json', image_root='images')
+    for arm, spec in validity.ARMS.items():
+        if spec is None or spec.get('online', {}).get('type') == \
+                'RandomCropPriorGenerator':  # no priors; UP-DETR's crops
+            continue
+        cfg = validity.pretrain_config(
+            arm, spec, unlabeled, None, validity.SIZES['quick'], seed=0)
+        pipeline = find_pipeline(cfg.train_dataloader.dataset)
+        caps = [t['max_priors'] for t in pipeline
+                if t['type'] == 'LoadPriors'] + \
+            [t['generator']['max_priors'] for t in pipeline
+             if t['type'] == 'GenerateImagePriors'] + \
+            [h['max_priors'] for h in cfg.custom_hooks
+             if h['type'] == 'PriorUpdateHook']
+        assert caps and set(caps) == {validity.PRIORS_PER_IMAGE}, arm
