@@ -43,10 +43,9 @@ from mmdet_joindet.job.stages import Stage, set_processes
 from mmdet_joindet.utils.atomic import write_bytes_atomic
 from mmdet_joindet.utils.config_edit import find_pipeline
 
-# Priors one image may hold, in every arm that reads priors: DETReg's top-30
-# selective-search boxes and JoinDet's store and loader alike (the paper's
-# and DETReg's 30). The job's own configs cap JoinDet at 10; left there, the
-# JoinDet arms trained on a third of DETReg's boxes.
+# Priors one image may hold, the same in every arm that reads priors:
+# DETReg's top-30 selective-search boxes, JoinDet's store and loader (the
+# job's own configs, sized for its demo, cap JoinDet at 10).
 PRIORS_PER_IMAGE = 30
 SS = dict(type='SelectiveSearchPriorGenerator', max_priors=PRIORS_PER_IMAGE)
 CROPS = dict(type='RandomCropPriorGenerator', num_crops=10)

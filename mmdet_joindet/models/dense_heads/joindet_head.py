@@ -64,8 +64,7 @@ class JoinDetHead(DeformableDETRHead):
       ``sigmoid(logit) > foreground_threshold``: 0.5 under a cross-entropy
       loss, but a focal loss calibrates scores lower, and the score that
       means "posterior 1/2" is :func:`focal_decision_threshold` (0.399 for
-      mmdet's alpha 0.25, gamma 2), below which nearly every query of a
-      briefly pretrained detector stays;
+      mmdet's alpha 0.25, gamma 2);
     - ``f_box``: mmdet's box MLP (2 hidden layers of ``embed_dims``, ReLU);
     - ``f_emb``: MLP with 2 hidden layers of 256 (ReLU) -> ``emb_dims``,
       on the **last** decoder layer only; trained with L1 against the frozen
@@ -103,6 +102,7 @@ class JoinDetHead(DeformableDETRHead):
         self.emb_hidden_dims = emb_hidden_dims
         super().__init__(*args, num_classes=num_classes, **kwargs)
         self.loss_emb = MODELS.build(loss_emb)
+        self._foreground_threshold = self._argmax_threshold(self.loss_cls)
 
     def _init_layers(self) -> None:
         """Add ``f_emb`` to the classification and regression branches."""
@@ -212,18 +212,22 @@ class JoinDetHead(DeformableDETRHead):
         query_inds = torch.nonzero(assign.gt_inds > 0).squeeze(-1)
         return query_inds, assign.gt_inds[query_inds] - 1
 
-    @property
-    def foreground_threshold(self) -> float:
-        """The score above which ``f_cls``'s argmax is foreground (eq. 5):
-        :func:`focal_decision_threshold` of a sigmoid focal loss, 0.5 of a
-        sigmoid cross-entropy."""
-        loss = self.loss_cls
+    @staticmethod
+    def _argmax_threshold(loss: nn.Module) -> float:
+        """:func:`focal_decision_threshold` of a sigmoid focal loss, 0.5
+        of a sigmoid cross-entropy; checked when the head is built."""
         if not getattr(loss, 'use_sigmoid', False):
             raise ValueError('JoinDetHead needs a sigmoid classification '
                              f'loss (use_sigmoid=True), got {loss}')
         if hasattr(loss, 'alpha') and hasattr(loss, 'gamma'):
             return focal_decision_threshold(loss.alpha, loss.gamma)
         return 0.5
+
+    @property
+    def foreground_threshold(self) -> float:
+        """The score above which ``f_cls``'s argmax is foreground (eq. 5)
+        under the head's classification loss."""
+        return self._foreground_threshold
 
     def foreground_predictions(
             self,
